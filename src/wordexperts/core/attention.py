@@ -1,0 +1,319 @@
+"""Bidirectional attention trained with the masked language model objective.
+
+The model of paper.md §1-2: token embedding plus positional encoding, a stack of blocks,
+and a linear head over the vocabulary. A block is multi-head attention followed by a
+position-wise *readout*:
+
+    linear block                       bert block (post-LN, the paper's tabular model)
+    h ──> MultiHeadAttention ──> a     h ──> MultiHeadAttention ──> a
+    (a + h if residual)                z = LayerNorm(h + Dropout(a))
+                                       LayerNorm(z + Dropout(FFN(z)))
+
+The readout never mixes positions, which is why a single block's masked logits at every
+position can be computed in one pass: the query of a masked position sees the row's other
+tokens plus its own mask token, and nothing after attention looks across positions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Literal
+
+import torch
+from torch import nn
+
+from .masking import MaskedLanguageModel, Positions, check_positions, expand_masked, mask_onehot
+
+BLOCKS = ("linear", "bert")
+POSITIONALS = ("learned", "sinusoidal", "none")
+INITS = ("torch", "keras")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttentionConfig:
+    """Architecture of a :class:`BidirectionalAttention` (and of its :class:`WordExperts` form).
+
+    Token ids ``0 .. vocab_size - 1`` are the words the head predicts; the mask token is
+    ``mask_token`` (default ``vocab_size``, one extra embedding row). A ``mask_token`` below
+    ``vocab_size`` is a word of the vocabulary, as BERT's ``[MASK]``.
+
+    ``residual`` applies to ``linear`` blocks; ``bert`` blocks always have their two residuals.
+    ``d_ff`` and ``layer_norm_eps`` apply to ``bert`` blocks only. ``init="keras"`` reproduces
+    the initialisation of the paper's Keras code (embeddings uniform(-0.05, 0.05), kernels and
+    learned positions Glorot-uniform, zero biases), which matters on small tables.
+    """
+
+    vocab_size: int
+    max_len: int
+    d_model: int = 20
+    n_heads: int = 5
+    d_head: int | None = None
+    n_layers: int = 1
+    block: Literal["linear", "bert"] = "linear"
+    positional: Literal["learned", "sinusoidal", "none"] = "learned"
+    residual: bool = False
+    d_ff: int = 5
+    dropout: float = 0.0
+    layer_norm_eps: float = 1e-6
+    mask_token: int | None = None
+    init: Literal["torch", "keras"] = "torch"
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "max_len", "d_model", "n_heads", "n_layers", "d_ff"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if self.d_head is None:
+            if self.d_model % self.n_heads:
+                raise ValueError(
+                    f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}; pass d_head explicitly"
+                )
+            object.__setattr__(self, "d_head", self.d_model // self.n_heads)
+        elif not isinstance(self.d_head, int) or self.d_head < 1:
+            raise ValueError(f"d_head must be a positive int, got {self.d_head!r}")
+        if self.mask_token is None:
+            object.__setattr__(self, "mask_token", self.vocab_size)
+        elif not 0 <= self.mask_token <= self.vocab_size:
+            raise ValueError(f"mask_token must be in [0, {self.vocab_size}], got {self.mask_token}")
+        for name, allowed in (("block", BLOCKS), ("positional", POSITIONALS), ("init", INITS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.positional == "sinusoidal" and self.d_model < 2:
+            raise ValueError("sinusoidal positions need d_model >= 2")
+
+    @property
+    def n_tokens(self) -> int:
+        """Rows of the embedding table: the words plus the mask token if it is not a word."""
+        return max(self.vocab_size, self.mask_token + 1)
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def sinusoidal_positions(length: int, width: int) -> torch.Tensor:
+    """Fixed encodings of "Attention is all you need": ``(length, width)``, sin on even columns."""
+    position = torch.arange(length, dtype=torch.float64)[:, None]  # (L, 1)
+    rate = torch.exp(-math.log(10000.0) * torch.arange(0, width, 2, dtype=torch.float64) / width)
+    table = torch.zeros(length, width, dtype=torch.float64)
+    table[:, 0::2] = torch.sin(position * rate)
+    table[:, 1::2] = torch.cos(position * rate)[:, : width // 2]
+    return table.float()
+
+
+class MultiHeadAttention(nn.Module):
+    """Scaled dot-product attention with biases and an output projection.
+
+    Shape:
+        ``forward``: ``(B, L, d) -> (B, L, d)``.
+        ``forward_masked``: rows ``(B, L, d)``, the mask token's input at each position
+        ``(L, d)`` and the query positions ``(P,)`` -> ``(B, P, d)``, exactly what ``forward``
+        gives at ``positions[p]`` for the copy of the row with that position masked.
+    """
+
+    def __init__(self, config: AttentionConfig) -> None:
+        super().__init__()
+        d, inner = config.d_model, config.n_heads * config.d_head
+        self.n_heads, self.d_head = config.n_heads, config.d_head
+        self.query = nn.Linear(d, inner)
+        self.key = nn.Linear(d, inner)
+        self.value = nn.Linear(d, inner)
+        self.output = nn.Linear(inner, d)
+
+    def _heads(self, t: torch.Tensor) -> torch.Tensor:
+        """``(..., L, H*dk) -> (..., H, L, dk)``."""
+        return t.unflatten(-1, (self.n_heads, self.d_head)).transpose(-3, -2)
+
+    def _merge(self, t: torch.Tensor) -> torch.Tensor:
+        """``(..., H, L, dk) -> (..., L, d)`` through the output projection."""
+        return self.output(t.transpose(-3, -2).flatten(-2))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        q = self._heads(self.query(h))  # (B, H, L, dk)
+        k = self._heads(self.key(h))  # (B, H, L, dk)
+        v = self._heads(self.value(h))  # (B, H, L, dk)
+        weights = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(self.d_head), dim=-1)  # (B, H, L, L)
+        return self._merge(weights @ v)  # (B, L, d)
+
+    def forward_masked(self, h: torch.Tensor, h_mask: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        L = h.shape[-2]
+        h_own = h_mask[positions]  # (P, d): the masked slot's input, row-independent
+        q = self._heads(self.query(h_own))  # (H, P, dk): a masked query depends on its position only
+        k_own = self._heads(self.key(h_own))  # (H, P, dk)
+        v_own = self._heads(self.value(h_own))  # (H, P, dk)
+        k = self._heads(self.key(h))  # (B, H, L, dk)
+        v = self._heads(self.value(h))  # (B, H, L, dk)
+        scale = math.sqrt(self.d_head)
+        scores = torch.einsum("hpe,bhje->bhpj", q, k) / scale  # (B, H, P, L)
+        own_scores = (q * k_own).sum(-1) / scale  # (H, P)
+        onehot = mask_onehot(positions, L)  # (P, L)
+        scores = torch.where(onehot, own_scores[..., None], scores)  # (B, H, P, L)
+        weights = torch.softmax(scores, dim=-1)  # (B, H, P, L)
+        own = weights[..., onehot]  # (B, H, P): weight on the masked slot itself
+        mixed = weights.masked_fill(onehot, 0.0) @ v + own[..., None] * v_own  # (B, H, P, dk)
+        return self._merge(mixed)  # (B, P, d)
+
+
+class Readout(nn.Module):
+    """What a block does after attention, position by position: ``(attended, h) -> out``.
+
+    ``attended`` and ``h`` (the block's input at the same position) are ``(..., d)``; the
+    output is ``(..., d)``. Shared by both parameterisations, so the mixture-of-experts form
+    of a ``bert`` block applies the very same LayerNorms and feed-forward layer.
+    """
+
+    def __init__(self, config: AttentionConfig) -> None:
+        super().__init__()
+        self.block = config.block
+        self.residual = config.residual or config.block == "bert"
+        if self.block == "bert":
+            d = config.d_model
+            self.dropout1 = nn.Dropout(config.dropout)
+            self.norm1 = nn.LayerNorm(d, eps=config.layer_norm_eps)
+            self.ffn = nn.Sequential(nn.Linear(d, config.d_ff), nn.ReLU(), nn.Linear(config.d_ff, d))
+            self.dropout2 = nn.Dropout(config.dropout)
+            self.norm2 = nn.LayerNorm(d, eps=config.layer_norm_eps)
+
+    def forward(self, attended: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        if self.block == "linear":
+            return attended + h if self.residual else attended
+        z = self.norm1(h + self.dropout1(attended))
+        return self.norm2(z + self.dropout2(self.ffn(z)))
+
+
+class Block(nn.Module):
+    """Attention then readout. Shape ``(B, L, d) -> (B, L, d)``."""
+
+    def __init__(self, config: AttentionConfig) -> None:
+        super().__init__()
+        self.attention = MultiHeadAttention(config)
+        self.readout = Readout(config)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.readout(self.attention(h), h)
+
+
+class BidirectionalAttention(MaskedLanguageModel):
+    """Bidirectional self-attention with positional encodings, for masked language modelling.
+
+    Shape:
+        tokens ``(B, L)`` int64 with ``L <= max_len``; ``forward`` -> ``(B, L, V)``;
+        ``masked_logits`` -> ``(B, P, V)`` for ``P`` masked positions (all ``L`` by default).
+
+    Examples:
+        >>> torch.manual_seed(0) and None
+        >>> model = BidirectionalAttention(vocab_size=10, max_len=6, d_model=20, n_heads=5)
+        >>> x = torch.randint(0, 10, (4, 6))
+        >>> model.masked_logits(x).shape
+        torch.Size([4, 6, 10])
+        >>> fast, slow = model.masked_logits(x), model.masked_logits(x, method="expand")
+        >>> bool((fast - slow).abs().max() < 1e-5)
+        True
+    """
+
+    def __init__(self, config: AttentionConfig | None = None, **kwargs) -> None:
+        super().__init__()
+        if config is None:
+            config = AttentionConfig(**kwargs)
+        elif kwargs:
+            raise TypeError("pass either an AttentionConfig or keyword arguments, not both")
+        self.config = config
+        c = config
+        self.token_embedding = nn.Embedding(c.n_tokens, c.d_model)
+        if c.positional == "learned":
+            self.positional = nn.Parameter(torch.empty(c.max_len, c.d_model))
+        elif c.positional == "sinusoidal":
+            self.register_buffer("positional", sinusoidal_positions(c.max_len, c.d_model))
+        else:
+            self.register_buffer("positional", torch.zeros(c.max_len, c.d_model))
+        self.blocks = nn.ModuleList(Block(c) for _ in range(c.n_layers))
+        self.head = nn.Linear(c.d_model, c.vocab_size)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Initialise as PyTorch does by default (``init="torch"``) or as Keras did (``"keras"``)."""
+        for module in self.modules():
+            if module is not self and hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+        if self.config.positional == "learned":
+            nn.init.normal_(self.positional)  # as nn.Embedding, N(0, 1)
+        if self.config.init == "keras":
+            nn.init.uniform_(self.token_embedding.weight, -0.05, 0.05)
+            if self.config.positional == "learned":
+                nn.init.xavier_uniform_(self.positional)
+            for module in self.modules():
+                if isinstance(module, nn.Linear):
+                    nn.init.xavier_uniform_(module.weight)
+                    nn.init.zeros_(module.bias)
+
+    @property
+    def mask_token(self) -> int:
+        return self.config.mask_token
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Block input ``h_j = E e_{x_j} + p_j``: ``(B, L) -> (B, L, d)``."""
+        return self.token_embedding(x) + self.positional[: x.shape[-1]]
+
+    def masked_inputs(self, length: int | None = None) -> torch.Tensor:
+        """Input at a masked position, ``E e_m + p_i``, for every position: ``(L, d)``."""
+        length = self.config.max_len if length is None else length
+        return self.token_embedding.weight[self.mask_token] + self.positional[:length]
+
+    def masked_queries(self) -> torch.Tensor:
+        """First-layer query of a masked slot at each position, ``(H, max_len, dk)``.
+
+        It depends on the position alone (the slot always holds the mask token), which is what
+        makes the gate vector ``g_i`` of the mixture-of-experts form a per-position parameter.
+        """
+        attention = self.blocks[0].attention
+        return attention._heads(attention.query(self.masked_inputs()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits at every position for the tokens as given (mask tokens wherever they are)."""
+        x = self.check_tokens(x, allow_mask=True)
+        return self.head(self._encode(x))
+
+    def _encode(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.embed(x)  # (B, L, d)
+        for block in self.blocks:
+            h = block(h)
+        return h
+
+    def masked_logits(
+        self,
+        x: torch.Tensor,
+        positions: Positions = None,
+        *,
+        method: Literal["auto", "one_pass", "expand"] = "auto",
+        allow_mask: bool = False,
+    ) -> torch.Tensor:
+        """Logits at each of ``positions`` when that position alone is masked: ``(B, P, V)``.
+
+        ``method="one_pass"`` (single block only) is exact and computes all ``P`` masked copies
+        of a row in one attention pass; ``"expand"`` copies every row once per masked position
+        and is the reference; ``"auto"`` picks one pass whenever it applies.
+        """
+        x = self.check_tokens(x, allow_mask=allow_mask)
+        p = check_positions(positions, x.shape[1], x.device)
+        if method == "auto":
+            method = "one_pass" if self.config.n_layers == 1 else "expand"
+        if method == "one_pass":
+            if self.config.n_layers != 1:
+                raise ValueError(
+                    f"the one-pass masked logits are exact for a single block only; this model has "
+                    f"{self.config.n_layers} layers (use method='expand' or 'auto')"
+                )
+            block = self.blocks[0]
+            h = self.embed(x)  # (B, L, d)
+            h_mask = self.masked_inputs(x.shape[1])  # (L, d)
+            attended = block.attention.forward_masked(h, h_mask, p)  # (B, P, d)
+            return self.head(block.readout(attended, h_mask[p]))  # (B, P, V)
+        if method == "expand":
+            B, L = x.shape
+            copies = expand_masked(x, p, self.mask_token).reshape(B * p.numel(), L)  # (B*P, L)
+            h = self._encode(copies).reshape(B, p.numel(), L, -1)  # (B, P, L, d)
+            own = h[:, torch.arange(p.numel(), device=x.device), p]  # (B, P, d)
+            return self.head(own)  # (B, P, V)
+        raise ValueError(f"method must be 'auto', 'one_pass' or 'expand', got {method!r}")

@@ -1,0 +1,140 @@
+"""Masked-language-model plumbing shared by both parameterisations.
+
+Checking token batches at the door, choosing which positions to mask, and the row-copying
+expansion: copy ``p`` of a row holds the mask token at ``positions[p]`` and the row's own
+tokens everywhere else. The expansion is the reference every faster path is tested against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Positions = int | Sequence[int] | torch.Tensor | np.ndarray | None
+
+
+def check_tokens(
+    x: object,
+    *,
+    n_tokens: int,
+    max_len: int,
+    mask_token: int,
+    allow_mask: bool,
+) -> torch.Tensor:
+    """Return ``x`` as a ``(B, L)`` int64 tensor, or raise naming what was wrong.
+
+    Accepts a torch or numpy integer array of rank 2 with ``L <= max_len`` and every id in
+    ``[0, n_tokens)``. The mask token is refused unless ``allow_mask``: a masked slot inside
+    an input to :func:`masked_logits` is almost always a mistake (the masking is done for you).
+    """
+    if isinstance(x, np.ndarray):
+        if not np.issubdtype(x.dtype, np.integer):
+            raise TypeError(f"token ids must be integers, got a numpy array of dtype {x.dtype}")
+        x = torch.from_numpy(x)
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"token ids must be a torch.Tensor or numpy array, got {type(x).__name__}")
+    if x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool:
+        raise TypeError(f"token ids must be an integer tensor (torch.long), got dtype {x.dtype}")
+    if x.dim() != 2:
+        raise ValueError(
+            f"token ids must have shape (batch, length), got {x.dim()} dimension(s) {tuple(x.shape)}"
+        )
+    if x.shape[1] > max_len:
+        raise ValueError(f"sequences have length {x.shape[1]}, longer than the model's max_len={max_len}")
+    if x.shape[1] == 0:
+        raise ValueError("sequences have length 0; expected at least one position")
+    x = x.long()
+    if x.numel():
+        bad = (x < 0) | (x >= n_tokens)
+        if bad.any():
+            row, col = (int(i) for i in bad.nonzero()[0])
+            raise ValueError(
+                f"token id {int(x[row, col])} at row {row}, position {col} is out of range: "
+                f"expected ids in [0, {n_tokens})"
+            )
+        if not allow_mask:
+            hit = x == mask_token
+            if hit.any():
+                row, col = (int(i) for i in hit.nonzero()[0])
+                raise ValueError(
+                    f"the mask token {mask_token} appears in the input at row {row}, position {col}; "
+                    "masked_logits masks each position itself (pass allow_mask=True if intended)"
+                )
+    return x
+
+
+def check_positions(positions: Positions, length: int, device: torch.device) -> torch.Tensor:
+    """Return the positions to mask as a ``(P,)`` int64 tensor; ``None`` means all ``length``."""
+    if positions is None:
+        return torch.arange(length, device=device)
+    if isinstance(positions, (int, np.integer)):
+        positions = [int(positions)]
+    p = torch.as_tensor(positions, device=device)
+    if p.dtype.is_floating_point or p.dtype == torch.bool or p.dim() != 1:
+        raise TypeError(f"positions must be an int or a 1-D sequence of ints, got {positions!r}")
+    p = p.long()
+    if p.numel() == 0:
+        raise ValueError("positions is empty; expected at least one position to mask")
+    bad = (p < 0) | (p >= length)
+    if bad.any():
+        raise ValueError(f"position {int(p[bad][0])} is out of range for sequences of length {length}")
+    return p
+
+
+def expand_masked(x: torch.Tensor, positions: torch.Tensor, mask_token: int) -> torch.Tensor:
+    """Row copies with one position masked each.
+
+    Shape:
+        x: ``(B, L)``, positions: ``(P,)`` -> ``(B, P, L)``; copy ``[b, p]`` is row ``b`` with
+        ``positions[p]`` replaced by ``mask_token``.
+
+    Examples:
+        >>> expand_masked(torch.tensor([[1, 2, 3]]), torch.tensor([0, 2]), 9)
+        tensor([[[9, 2, 3],
+                 [1, 2, 9]]])
+    """
+    copies = x[:, None, :].repeat(1, positions.numel(), 1)  # (B, P, L)
+    slot = torch.arange(positions.numel(), device=x.device)
+    copies[:, slot, positions] = mask_token
+    return copies
+
+
+def mask_onehot(positions: torch.Tensor, length: int) -> torch.Tensor:
+    """``(P, L)`` bool: True where column ``j`` is the masked position of query ``p``."""
+    return torch.nn.functional.one_hot(positions, length).bool()
+
+
+class MaskedLanguageModel(nn.Module):
+    """What both parameterisations share: token checks and the masked-LM loss.
+
+    A subclass has a ``config`` (with ``vocab_size``, ``max_len``, ``mask_token`` and
+    ``n_tokens``) and a ``masked_logits(x, positions) -> (B, P, V)``.
+    """
+
+    def check_tokens(self, x: object, *, allow_mask: bool = False) -> torch.Tensor:
+        """Validate a token batch (see :func:`check_tokens`) and move it to the model's device."""
+        c = self.config
+        x = check_tokens(x, n_tokens=c.n_tokens, max_len=c.max_len, mask_token=c.mask_token, allow_mask=allow_mask)
+        return x.to(next(self.parameters()).device)
+
+    def mlm_loss(self, x: object, positions: Positions = None, *, reduction: str = "mean", **kwargs) -> torch.Tensor:
+        """Cross-entropy of each masked position's own token (a pseudo-likelihood over positions).
+
+        Each of ``positions`` (all by default) is masked alone. ``reduction="none"`` gives
+        ``(B, P)``; ``"mean"`` averages over rows and positions. Extra keyword arguments go to
+        ``masked_logits`` (for instance ``method="expand"``).
+        """
+        x = self.check_tokens(x)
+        p = check_positions(positions, x.shape[1], x.device)
+        targets = x[:, p]  # (B, P)
+        if (targets >= self.config.vocab_size).any():
+            raise ValueError(
+                "a masked position holds the mask token, which the head cannot predict; "
+                "choose positions that hold words"
+            )
+        logits = self.masked_logits(x, p, **kwargs)  # (B, P, V)
+        return F.cross_entropy(logits.transpose(1, 2), targets, reduction=reduction)
