@@ -130,30 +130,41 @@ class MultiHeadAttention(nn.Module):
         """``(..., H, L, dk) -> (..., L, d)`` through the output projection."""
         return self.output(t.transpose(-3, -2).flatten(-2))
 
+    # Scores are laid out (..., keys, queries) and normalised over dim -2: PyTorch's CPU softmax
+    # over a short last dimension (L = 6 columns) is several times slower than over dim -2.
+
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         q = self._heads(self.query(h))  # (B, H, L, dk)
         k = self._heads(self.key(h))  # (B, H, L, dk)
         v = self._heads(self.value(h))  # (B, H, L, dk)
-        weights = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(self.d_head), dim=-1)  # (B, H, L, L)
-        return self._merge(weights @ v)  # (B, L, d)
+        weights = torch.softmax(k @ q.transpose(-1, -2) / math.sqrt(self.d_head), dim=-2)  # (B, H, L_k, L_q)
+        return self._merge(weights.transpose(-1, -2) @ v)  # (B, L, d)
 
     def forward_masked(self, h: torch.Tensor, h_mask: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        L = h.shape[-2]
+        # A masked query depends on its position alone, so it is folded into the key map once
+        # per position (the gate vector g = K^T q / sqrt(dk) of paper.md §1), and the values
+        # into the output map (A_h = O_h V_h). Scores and expert vectors of every row then
+        # come from two plain matrix products over (B*L, d), with no per-row queries.
+        B, L, d = h.shape
+        H, dk, P = self.n_heads, self.d_head, positions.numel()
         h_own = h_mask[positions]  # (P, d): the masked slot's input, row-independent
-        q = self._heads(self.query(h_own))  # (H, P, dk): a masked query depends on its position only
-        k_own = self._heads(self.key(h_own))  # (H, P, dk)
-        v_own = self._heads(self.value(h_own))  # (H, P, dk)
-        k = self._heads(self.key(h))  # (B, H, L, dk)
-        v = self._heads(self.value(h))  # (B, H, L, dk)
-        scale = math.sqrt(self.d_head)
-        scores = torch.einsum("hpe,bhje->bhpj", q, k) / scale  # (B, H, P, L)
-        own_scores = (q * k_own).sum(-1) / scale  # (H, P)
-        onehot = mask_onehot(positions, L)  # (P, L)
-        scores = torch.where(onehot, own_scores[..., None], scores)  # (B, H, P, L)
-        weights = torch.softmax(scores, dim=-1)  # (B, H, P, L)
-        own = weights[..., onehot]  # (B, H, P): weight on the masked slot itself
-        mixed = weights.masked_fill(onehot, 0.0) @ v + own[..., None] * v_own  # (B, H, P, dk)
-        return self._merge(mixed)  # (B, P, d)
+        q = self.query(h_own).view(P, H, dk)  # (P, H, dk)
+        w_key = self.key.weight.view(H, dk, d)
+        gates = torch.einsum("phe,hed->dhp", q, w_key) / math.sqrt(dk)  # (d, H, P); key bias cancels
+        w_out = self.output.weight.view(d, H, dk)
+        expert_map = torch.einsum("fhe,hed->dhf", w_out, self.value.weight.view(H, dk, d))  # (d, H, d)
+        # Scores over the row's L tokens plus the masked slot's own token (last), normalised over dim 1.
+        rows = (h.reshape(B * L, d) @ gates.reshape(d, H * P)).view(B, L, H, P)  # (B, L, H, P)
+        hidden = torch.zeros(L, 1, P, dtype=h.dtype, device=h.device)
+        hidden = hidden.masked_fill(mask_onehot(positions, L).T[:, None, :], float("-inf"))  # x_i is masked
+        own = torch.einsum("dhp,pd->hp", gates, h_own)  # (H, P)
+        weights = torch.softmax(torch.cat([rows + hidden, own.expand(B, 1, H, P)], dim=1), dim=1)  # (B, L+1, H, P)
+        experts = (h.reshape(B * L, d) @ expert_map.reshape(d, H * d)).view(B, L * H, d)  # (B, L*H, d)
+        own_experts = (h_own @ expert_map.reshape(d, H * d)).view(P, H, d)  # (P, H, d)
+        mixed = weights[:, :L].reshape(B, L * H, P).transpose(1, 2) @ experts  # (B, P, d)
+        mixed = mixed + torch.einsum("bhp,phd->bpd", weights[:, L], own_experts)  # (B, P, d)
+        intercept = self.output.weight @ self.value.bias + self.output.bias  # (d,): weights sum to one
+        return mixed + intercept
 
 
 class Readout(nn.Module):
@@ -296,7 +307,10 @@ class BidirectionalAttention(MaskedLanguageModel):
         and is the reference; ``"auto"`` picks one pass whenever it applies.
         """
         x = self.check_tokens(x, allow_mask=allow_mask)
-        p = check_positions(positions, x.shape[1], x.device)
+        return self._masked_logits(x, check_positions(positions, x.shape[1], x.device), method=method)
+
+    def _masked_logits(self, x: torch.Tensor, p: torch.Tensor, *, method: str = "auto") -> torch.Tensor:
+        """:meth:`masked_logits` for checked tokens ``(B, L)`` and positions ``(P,)``."""
         if method == "auto":
             method = "one_pass" if self.config.n_layers == 1 else "expand"
         if method == "one_pass":

@@ -311,10 +311,12 @@ class WordExperts(MaskedLanguageModel):
         One layer: the CBOW mixture above, in one pass over the rows. Deeper structured
         models: :meth:`mixture_of_mixtures`.
         """
-        if self.config.n_layers > 1:
-            return self.mixture_of_mixtures(x, positions)
         x = self.check_tokens(x)
-        p = check_positions(positions, x.shape[1], x.device)
+        return self._masked_logits(x, check_positions(positions, x.shape[1], x.device))
+
+    def _masked_logits(self, x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        if self.config.n_layers > 1:
+            return self._mixture_of_mixtures(x, p)
         mixed = self._head_mixtures(x, p).sum(1) + self.intercept[p]  # (B, P, d)
         if not self.free and self.config.block == "bert":
             mixed = self.layers[0].readout(mixed, self._masked_inputs()[p])
@@ -330,7 +332,9 @@ class WordExperts(MaskedLanguageModel):
         if self.free:
             raise ValueError("free word experts have a single layer; use masked_logits")
         x = self.check_tokens(x)
-        p = check_positions(positions, x.shape[1], x.device)
+        return self._mixture_of_mixtures(x, check_positions(positions, x.shape[1], x.device))
+
+    def _mixture_of_mixtures(self, x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
         B, L = x.shape
         copies = expand_masked(x, p, self.config.mask_token).reshape(B * p.numel(), L)  # (B*P, L)
         z = self.word_vectors[copies] + self.positional[:L]  # (B*P, L, d)

@@ -112,7 +112,8 @@ class MaskedLanguageModel(nn.Module):
     """What both parameterisations share: token checks and the masked-LM loss.
 
     A subclass has a ``config`` (with ``vocab_size``, ``max_len``, ``mask_token`` and
-    ``n_tokens``) and a ``masked_logits(x, positions) -> (B, P, V)``.
+    ``n_tokens``), a public ``masked_logits(x, positions)`` and its unchecked core
+    ``_masked_logits(x, p) -> (B, P, V)`` for tokens and positions already checked.
     """
 
     def check_tokens(self, x: object, *, allow_mask: bool = False) -> torch.Tensor:
@@ -130,11 +131,7 @@ class MaskedLanguageModel(nn.Module):
         """
         x = self.check_tokens(x)
         p = check_positions(positions, x.shape[1], x.device)
-        targets = x[:, p]  # (B, P)
-        if (targets >= self.config.vocab_size).any():
-            raise ValueError(
-                "a masked position holds the mask token, which the head cannot predict; "
-                "choose positions that hold words"
-            )
-        logits = self.masked_logits(x, p, **kwargs)  # (B, P, V)
-        return F.cross_entropy(logits.transpose(1, 2), targets, reduction=reduction)
+        targets = x[:, p]  # (B, P); check_tokens refused the mask token, so all are words
+        logits = self._masked_logits(x, p, **kwargs)  # (B, P, V)
+        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction=reduction)
+        return loss.view_as(targets) if reduction == "none" else loss

@@ -1,0 +1,1 @@
+"""Benchmarks and checks that return data; the CLI prints and writes them."""
