@@ -1,0 +1,185 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from wordexperts import AttentionConfig, BidirectionalAttention
+from wordexperts.core.attention import sinusoidal_positions
+from wordexperts.core.masking import expand_masked
+
+ARCHITECTURES = [
+    dict(block="bert", n_heads=5, d_model=20, d_ff=5),
+    dict(block="bert", n_heads=1, d_model=8, d_ff=16, positional="sinusoidal"),
+    dict(block="linear", n_heads=3, d_model=12, residual=True),
+    dict(block="linear", n_heads=2, d_model=8, positional="none"),
+]
+
+
+def make(**kwargs):
+    return BidirectionalAttention(vocab_size=10, max_len=6, **kwargs)
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_one_pass_equals_expansion(arch, mode):
+    model = make(**arch, dropout=0.0).train(mode == "train")
+    x = torch.randint(0, 10, (32, 6))
+    fast = model.masked_logits(x, method="one_pass")
+    slow = model.masked_logits(x, method="expand")
+    assert fast.shape == (32, 6, 10)
+    assert (fast - slow).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_one_pass_equals_expansion_on_chosen_positions_and_short_rows(arch):
+    model = make(**arch).eval()
+    x = torch.randint(0, 10, (16, 4))  # shorter than max_len
+    for positions in ([3], [2, 0], 1):
+        fast = model.masked_logits(x, positions, method="one_pass")
+        slow = model.masked_logits(x, positions, method="expand")
+        assert (fast - slow).abs().max() <= 1e-5
+    full = model.masked_logits(x)
+    assert torch.allclose(model.masked_logits(x, [2, 0]), full[:, [2, 0]], atol=1e-6)
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_one_pass_gradients_equal_expansion(arch):
+    model = make(**arch, dropout=0.0).train()
+    x = torch.randint(0, 10, (32, 6))
+    grads = {}
+    for method in ("one_pass", "expand"):
+        model.zero_grad()
+        model.mlm_loss(x, method=method).backward()
+        grads[method] = {n: p.grad for n, p in model.named_parameters()}
+    for name, slow in grads["expand"].items():
+        fast = grads["one_pass"][name]
+        if fast is None:  # the key bias cancels in the softmax: one pass gives it no gradient
+            assert name.endswith("key.bias") and slow.abs().max() <= 1e-5
+        else:
+            assert (fast - slow).abs().max() <= 1e-5, name
+
+
+def test_one_pass_refuses_deep_models_and_auto_expands():
+    model = make(n_layers=2, d_model=8, n_heads=2).eval()
+    x = torch.randint(0, 10, (4, 6))
+    with pytest.raises(ValueError, match="single block"):
+        model.masked_logits(x, method="one_pass")
+    assert torch.equal(model.masked_logits(x), model.masked_logits(x, method="expand"))
+    with pytest.raises(ValueError, match="method must be"):
+        model.masked_logits(x, method="fast")
+
+
+def test_expansion_is_the_forward_pass_of_masked_copies():
+    model = make(d_model=8, n_heads=2, block="bert").eval()
+    x = torch.randint(0, 10, (3, 6))
+    copies = expand_masked(x, torch.arange(6), model.mask_token)  # (3, 6, 6)
+    assert (copies.diagonal(dim1=1, dim2=2) == model.mask_token).all()
+    literal = torch.stack([model(copies[:, i])[:, i] for i in range(6)], dim=1)
+    assert torch.allclose(model.masked_logits(x, method="expand"), literal, atol=1e-6)
+
+
+def test_masked_query_depends_on_position_alone():
+    model = make(d_model=12, n_heads=3, block="bert").eval()
+    attention = model.blocks[0].attention
+    x = torch.randint(0, 10, (8, 6))
+    expected = model.masked_queries()  # (H, L, dk)
+    for i in range(6):
+        copies = expand_masked(x, torch.tensor([i]), model.mask_token)[:, 0]  # (8, 6)
+        q = attention._heads(attention.query(model.embed(copies)))[:, :, i]  # (8, H, dk)
+        assert torch.allclose(q, expected[:, i].expand_as(q), atol=1e-6)  # identical for every row
+        assert (q[0] - q[1:]).abs().max() == 0
+    with torch.no_grad():
+        model.positional[2] += 1.0
+    moved = model.masked_queries()
+    assert (moved[:, 2] - expected[:, 2]).abs().max() > 1e-3
+    others = [j for j in range(6) if j != 2]
+    assert torch.equal(moved[:, others], expected[:, others])
+
+
+def test_mlm_loss_over_all_and_chosen_positions():
+    model = make(d_model=8, n_heads=2).eval()
+    x = torch.randint(0, 10, (16, 6))
+    logits = model.masked_logits(x)
+    manual = F.cross_entropy(logits.reshape(-1, 10), x.reshape(-1), reduction="none").view(16, 6)
+    assert torch.allclose(model.mlm_loss(x), manual.mean(), atol=1e-6)
+    assert torch.allclose(model.mlm_loss(x, [4]), manual[:, 4].mean(), atol=1e-6)
+    assert torch.allclose(model.mlm_loss(x, [1, 3], reduction="none"), manual[:, [1, 3]], atol=1e-6)
+    assert torch.allclose(model.mlm_loss(x, method="expand"), manual.mean(), atol=1e-5)
+
+
+def test_sinusoidal_positions():
+    table = sinusoidal_positions(5, 6)
+    assert table.shape == (5, 6)
+    assert torch.allclose(table[0], torch.tensor([0.0, 1.0, 0.0, 1.0, 0.0, 1.0]))
+    assert math.isclose(float(table[3, 0]), math.sin(3.0), rel_tol=1e-6)
+    assert math.isclose(float(table[3, 3]), math.cos(3.0 / 10000 ** (2 / 6)), rel_tol=1e-6)
+    assert sinusoidal_positions(4, 5).shape == (4, 5)  # odd widths
+    model = make(positional="sinusoidal", d_model=6, n_heads=2)
+    assert "positional" not in dict(model.named_parameters())
+
+
+def test_keras_initialisation():
+    model = make(d_model=20, n_heads=5, block="bert", init="keras")
+    assert model.token_embedding.weight.abs().max() <= 0.05
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear):
+            assert module.bias.abs().max() == 0
+            limit = math.sqrt(6 / (module.in_features + module.out_features))
+            assert module.weight.abs().max() <= limit
+    assert make(d_model=20, n_heads=5).token_embedding.weight.std() > 0.5  # torch: N(0, 1)
+
+
+def test_mask_token_inside_the_vocabulary():
+    model = make(d_model=8, n_heads=2, mask_token=0).eval()
+    assert model.config.n_tokens == 10
+    x = torch.randint(1, 10, (4, 6))
+    assert (model.masked_logits(x) - model.masked_logits(x, method="expand")).abs().max() <= 1e-5
+    with pytest.raises(ValueError, match="mask token 0"):
+        model.masked_logits(torch.zeros(1, 6, dtype=torch.long))
+
+
+def test_numpy_tokens_are_accepted():
+    model = make(d_model=8, n_heads=2).eval()
+    x = np.random.default_rng(0).integers(0, 10, (3, 6))
+    assert torch.equal(model.masked_logits(x), model.masked_logits(torch.from_numpy(x)))
+
+
+@pytest.mark.parametrize(
+    "bad, error, message",
+    [
+        (torch.full((2, 6), 11), ValueError, r"token id 11 at row 0, position 0 is out of range: expected ids in \[0, 11\)"),
+        (torch.full((2, 6), -1), ValueError, "token id -1"),
+        (torch.zeros(2, 6), TypeError, "integer tensor .* got dtype torch.float32"),
+        (np.zeros((2, 6)), TypeError, "dtype float64"),
+        (torch.zeros(6, dtype=torch.long), ValueError, r"shape \(batch, length\), got 1 dimension"),
+        (torch.zeros(2, 7, dtype=torch.long), ValueError, "length 7, longer than the model's max_len=6"),
+        (torch.full((2, 6), 10), ValueError, "mask token 10 appears in the input at row 0, position 0"),
+        ([[1, 2, 3]], TypeError, "torch.Tensor or numpy array, got list"),
+    ],
+)
+def test_bad_tokens_are_named(bad, error, message):
+    model = make(d_model=8, n_heads=2)
+    with pytest.raises(error, match=message):
+        model.masked_logits(bad)
+
+
+def test_bad_positions_and_configs_are_named():
+    model = make(d_model=8, n_heads=2)
+    x = torch.zeros(2, 6, dtype=torch.long)
+    with pytest.raises(ValueError, match="position 6 is out of range"):
+        model.masked_logits(x, [6])
+    with pytest.raises(TypeError, match="positions must be"):
+        model.masked_logits(x, [0.5])
+    assert model.masked_logits(torch.full((1, 6), 10), allow_mask=True).shape == (1, 6, 10)
+    with pytest.raises(ValueError, match="d_model=10 is not divisible by n_heads=3"):
+        AttentionConfig(vocab_size=5, max_len=3, d_model=10, n_heads=3)
+    with pytest.raises(ValueError, match="block must be one of"):
+        AttentionConfig(vocab_size=5, max_len=3, block="gpt")
+    with pytest.raises(ValueError, match="vocab_size must be a positive int"):
+        AttentionConfig(vocab_size=0, max_len=3)
+    with pytest.raises(ValueError, match="mask_token must be in"):
+        AttentionConfig(vocab_size=5, max_len=3, mask_token=7)
+    with pytest.raises(TypeError, match="not both"):
+        BidirectionalAttention(AttentionConfig(vocab_size=5, max_len=3), d_model=4)
