@@ -252,5 +252,7 @@ def test_conversions_refuse_bad_models():
         to_attention(make())
     with pytest.raises(ValueError, match=r"token id 10 .* expected ids in \[0, 10\)"):
         to_experts(make()).masked_logits(torch.full((1, 5), 10))
+    with pytest.raises(TypeError, match="position must be one int"):
+        to_experts(make()).gates(torch.zeros(1, 5, dtype=torch.long), position=[0, 1])
     with pytest.raises(ValueError, match="mask token 9 appears"):
         to_experts(make()).gates(torch.full((1, 5), 9), position=0)

@@ -103,6 +103,18 @@ def sinusoidal_positions(length: int, width: int) -> torch.Tensor:
     return table.float()
 
 
+def register_positional(module: nn.Module, config: AttentionConfig) -> None:
+    """Give ``module`` its ``positional`` table ``(max_len, d)``: a parameter if ``learned``,
+    else a buffer (sinusoidal, or zeros for ``none``)."""
+    shape = (config.max_len, config.d_model)
+    if config.positional == "learned":
+        module.positional = nn.Parameter(torch.empty(shape))
+    elif config.positional == "sinusoidal":
+        module.register_buffer("positional", sinusoidal_positions(*shape))
+    else:
+        module.register_buffer("positional", torch.zeros(shape))
+
+
 class MultiHeadAttention(nn.Module):
     """Scaled dot-product attention with biases and an output projection.
 
@@ -233,12 +245,7 @@ class BidirectionalAttention(MaskedLanguageModel):
         self.config = config
         c = config
         self.token_embedding = nn.Embedding(c.n_tokens, c.d_model)
-        if c.positional == "learned":
-            self.positional = nn.Parameter(torch.empty(c.max_len, c.d_model))
-        elif c.positional == "sinusoidal":
-            self.register_buffer("positional", sinusoidal_positions(c.max_len, c.d_model))
-        else:
-            self.register_buffer("positional", torch.zeros(c.max_len, c.d_model))
+        register_positional(self, c)
         self.blocks = nn.ModuleList(Block(c) for _ in range(c.n_layers))
         self.head = nn.Linear(c.d_model, c.vocab_size)
         self.reset_parameters()

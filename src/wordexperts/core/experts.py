@@ -41,10 +41,11 @@ import math
 from dataclasses import replace
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import nn
 
-from .attention import AttentionConfig, BidirectionalAttention, Readout, sinusoidal_positions
+from .attention import AttentionConfig, BidirectionalAttention, Readout, register_positional
 from .masking import MaskedLanguageModel, Positions, check_positions, expand_masked, mask_onehot
 
 
@@ -172,12 +173,7 @@ class WordExperts(MaskedLanguageModel):
             self.mixture = FreeMixture(config)
         else:
             self.word_vectors = nn.Parameter(torch.empty(config.n_tokens, d))  # E
-            if config.positional == "learned":
-                self.positional = nn.Parameter(torch.empty(config.max_len, d))
-            elif config.positional == "sinusoidal":
-                self.register_buffer("positional", sinusoidal_positions(config.max_len, d))
-            else:
-                self.register_buffer("positional", torch.zeros(config.max_len, d))
+            register_positional(self, config)  # P
             self.layers = nn.ModuleList(ExpertLayer(config) for _ in range(config.n_layers))
         self.reset_parameters()
 
@@ -290,6 +286,7 @@ class WordExperts(MaskedLanguageModel):
         ``[b, h, i, j]`` (masked ``i``, expert ``j``). Each row sums to one.
         """
         self._require_single_layer("gates")
+        _check_single_position(position)
         x = self.check_tokens(x)
         gates = self._gates(x, check_positions(position, x.shape[1], x.device))
         return gates if position is None else gates[:, :, 0]
@@ -299,6 +296,7 @@ class WordExperts(MaskedLanguageModel):
 
         With ``position=i`` the row is taken with ``x_i := m``, as the mixture for ``i`` sees it.
         """
+        _check_single_position(position)
         x = self.check_tokens(x)
         if position is not None:
             p = check_positions(position, x.shape[1], x.device)
@@ -342,6 +340,11 @@ class WordExperts(MaskedLanguageModel):
             z = layer(z)
         own = z.reshape(B, p.numel(), L, -1)[:, torch.arange(p.numel(), device=x.device), p]  # (B, P, d)
         return own @ self.rho.T + self.bias
+
+
+def _check_single_position(position: object) -> None:
+    if position is not None and (isinstance(position, bool) or not isinstance(position, (int, np.integer))):
+        raise TypeError(f"position must be one int (or None for every position), got {position!r}")
 
 
 # ---- conversions ----
