@@ -57,17 +57,20 @@ def _bench_masking(args: argparse.Namespace) -> int:
     rows, epochs = (500, 3) if args.quick else (args.rows, args.epochs)
     result = time_masking(rows=rows, epochs=epochs, batch_size=args.batch_size, seed=args.seed, n_threads=args.threads)
     lines = [
-        f"Paper tabular architecture, {result['rows']} random rows x {result['columns']} columns, batch "
-        f"{result['batch_size']}, {result['n_threads']} thread(s), median of {result['epochs_timed']} epochs "
-        f"after one warm-up (torch {result['torch']}, {result['machine']})",
+        (
+            f"Paper tabular architecture, {result['rows']} random rows x {result['columns']} columns, batch "
+            f"{result['batch_size']}, {result['n_threads']} thread(s), median of {result['epochs_timed']} epochs "
+            f"after one warm-up (torch {result['torch']}, {result['machine']})"
+        ),
         "",
         "| way | ms per epoch (median) | min - max | final loss |",
         "|---|---|---|---|",
     ]
+    b, L = result["batch_size"], result["columns"]
     labels = {
-        "one_pass": "one pass (128 rows per step)",
-        "expand": "row copying, same steps (128 rows x 6 copies)",
-        "copies": "row copying, paper's recipe (128 copies per step)",
+        "one_pass": f"one pass ({b} rows per step)",
+        "expand": f"row copying, same steps ({b} rows x {L} copies)",
+        "copies": f"row copying, paper's recipe ({b} copies per step)",
     }
     for way, label in labels.items():
         lines.append(
@@ -76,8 +79,10 @@ def _bench_masking(args: argparse.Namespace) -> int:
         )
     lines += [
         "",
-        f"one pass is {result['speedup_vs_expand']:.2f}x faster than row copying with the same steps, "
-        f"{result['speedup_vs_copies']:.2f}x faster than the paper's recipe",
+        (
+            f"one pass is {result['speedup_vs_expand']:.2f}x faster than row copying with the same steps, "
+            f"{result['speedup_vs_copies']:.2f}x faster than the paper's recipe"
+        ),
         f"largest gradient difference, one pass vs row copying (dropout off): {result['max_gradient_difference']:.1e}",
     ]
     report = "\n".join(lines)

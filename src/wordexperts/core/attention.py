@@ -162,14 +162,16 @@ class MultiHeadAttention(nn.Module):
         h_own = h_mask[positions]  # (P, d): the masked slot's input, row-independent
         q = self.query(h_own).view(P, H, dk)  # (P, H, dk)
         w_key = self.key.weight.view(H, dk, d)
-        gates = torch.einsum("phe,hed->dhp", q, w_key) / math.sqrt(dk)  # (d, H, P); key bias cancels
-        w_out = self.output.weight.view(d, H, dk)
-        expert_map = torch.einsum("fhe,hed->dhf", w_out, self.value.weight.view(H, dk, d))  # (d, H, d)
+        # Small products as broadcast sums: cheaper than einsum's batched matmuls at these sizes.
+        gates = (w_key.permute(2, 1, 0)[..., None] * q.permute(2, 1, 0)).sum(1) / math.sqrt(dk)  # (d, H, P)
+        w_value = self.value.weight.view(H, dk, d).permute(2, 0, 1)  # (d, H, dk)
+        w_out = self.output.weight.view(d, H, dk).permute(1, 2, 0)  # (H, dk, d)
+        expert_map = (w_value[..., None] * w_out).sum(2)  # (d, H, d): A_h^T, one per head
         # Scores over the row's L tokens plus the masked slot's own token (last), normalised over dim 1.
         rows = (h.reshape(B * L, d) @ gates.reshape(d, H * P)).view(B, L, H, P)  # (B, L, H, P)
         hidden = torch.zeros(L, 1, P, dtype=h.dtype, device=h.device)
         hidden = hidden.masked_fill(mask_onehot(positions, L).T[:, None, :], float("-inf"))  # x_i is masked
-        own = torch.einsum("dhp,pd->hp", gates, h_own)  # (H, P)
+        own = (gates * h_own.T[:, None, :]).sum(0)  # (H, P)
         weights = torch.softmax(torch.cat([rows + hidden, own.expand(B, 1, H, P)], dim=1), dim=1)  # (B, L+1, H, P)
         experts = (h.reshape(B * L, d) @ expert_map.reshape(d, H * d)).view(B, L * H, d)  # (B, L*H, d)
         own_experts = (h_own @ expert_map.reshape(d, H * d)).view(P, H, d)  # (P, H, d)
