@@ -41,7 +41,8 @@ class AttentionConfig:
     ``residual`` applies to ``linear`` blocks; ``bert`` blocks always have their two residuals.
     ``d_ff`` and ``layer_norm_eps`` apply to ``bert`` blocks only. ``init="keras"`` reproduces
     the initialisation of the paper's Keras code (embeddings uniform(-0.05, 0.05), kernels and
-    learned positions Glorot-uniform, zero biases), which matters on small tables.
+    learned positions Glorot-uniform with Keras's fans, zero biases), which matters on small
+    tables.
     """
 
     vocab_size: int
@@ -133,6 +134,23 @@ class MultiHeadAttention(nn.Module):
         self.key = nn.Linear(d, inner)
         self.value = nn.Linear(d, inner)
         self.output = nn.Linear(inner, d)
+
+    @torch.no_grad()
+    def reset_keras(self) -> None:
+        """Glorot-uniform as Keras computes it for its 3-D attention kernels.
+
+        Keras holds the query/key/value kernels as ``(d, H, dk)`` and the output kernel as
+        ``(H, dk, d)``, and takes Glorot's fans as ``shape[-2] * r`` and ``shape[-1] * r`` with
+        ``r`` the product of the leading dimensions; biases start at zero.
+        """
+        d, H, dk = self.output.out_features, self.n_heads, self.d_head
+        for projection in (self.query, self.key, self.value):
+            bound = math.sqrt(6.0 / (H * d + dk * d))
+            nn.init.uniform_(projection.weight, -bound, bound)
+        bound = math.sqrt(6.0 / (dk * H + d * H))
+        nn.init.uniform_(self.output.weight, -bound, bound)
+        for projection in (self.query, self.key, self.value, self.output):
+            nn.init.zeros_(projection.bias)
 
     def _heads(self, t: torch.Tensor) -> torch.Tensor:
         """``(..., L, H*dk) -> (..., H, L, dk)``."""
@@ -267,6 +285,9 @@ class BidirectionalAttention(MaskedLanguageModel):
                 if isinstance(module, nn.Linear):
                     nn.init.xavier_uniform_(module.weight)
                     nn.init.zeros_(module.bias)
+            for module in self.modules():
+                if isinstance(module, MultiHeadAttention):
+                    module.reset_keras()
 
     @property
     def mask_token(self) -> int:
