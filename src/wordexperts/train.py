@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .core.masking import MaskedLanguageModel, Positions, check_positions, expand_masked
+from .core.masking import MaskedLanguageModel, Positions, check_positions, cross_entropy, expand_masked
 
 
 @contextmanager
@@ -107,7 +106,7 @@ def train_epoch(
             loss = model.mlm_loss(tokens[index], p, **masked_logits_kwargs)
         else:
             logits = model(copies[index])  # (b, L, V)
-            loss = F.cross_entropy(logits[torch.arange(index.numel()), slots[index]], targets[index])
+            loss = cross_entropy(logits[torch.arange(index.numel()), slots[index]], targets[index])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

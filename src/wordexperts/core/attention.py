@@ -193,7 +193,10 @@ class MultiHeadAttention(nn.Module):
         weights = torch.softmax(torch.cat([rows + hidden, own.expand(B, 1, H, P)], dim=1), dim=1)  # (B, L+1, H, P)
         experts = (h.reshape(B * L, d) @ expert_map.reshape(d, H * d)).view(B, L * H, d)  # (B, L*H, d)
         own_experts = (h_own @ expert_map.reshape(d, H * d)).view(P, H, d)  # (P, H, d)
-        mixed = weights[:, :L].reshape(B, L * H, P).transpose(1, 2) @ experts  # (B, P, d)
+        # Contiguous rows keep both of the product's backward matmuls on the batched BLAS path
+        # (a sliced batch stride sends PyTorch's CPU bmm into a loop over the batch, ~10x slower).
+        rows_weights = weights[:, :L].contiguous().view(B, L * H, P)  # (B, L*H, P)
+        mixed = rows_weights.transpose(1, 2) @ experts  # (B, P, d)
         mixed = mixed + torch.einsum("bhp,phd->bpd", weights[:, L], own_experts)  # (B, P, d)
         intercept = self.output.weight @ self.value.bias + self.output.bias  # (d,): weights sum to one
         return mixed + intercept
