@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 
@@ -11,13 +13,18 @@ def fresh(seed=0, **kwargs):
     return BidirectionalAttention(vocab_size=6, max_len=4, d_model=8, n_heads=2, **kwargs)
 
 
-def test_training_is_deterministic_on_cpu():
+def test_training_is_deterministic_on_cpu_and_leaves_the_global_rng_alone():
     x = torch.randint(0, 6, (200, 4))
-    a = train_mlm(fresh(block="bert", dropout=0.1), x, epochs=3, batch_size=32, seed=3)
-    b = train_mlm(fresh(block="bert", dropout=0.1), x, epochs=3, batch_size=32, seed=3)
+    model = fresh(block="bert", dropout=0.1)
+    twin, other = copy.deepcopy(model), copy.deepcopy(model)
+    state = torch.get_rng_state()
+    a = train_mlm(model, x, epochs=3, batch_size=32, seed=3)
+    assert torch.equal(torch.get_rng_state(), state)
+    torch.rand(5)  # moving the global generator does not change a seeded run (dropout included)
+    b = train_mlm(twin, x, epochs=3, batch_size=32, seed=3)
     assert a.loss == b.loss and len(a.seconds) == 3
-    c = train_mlm(fresh(block="bert", dropout=0.1), x, epochs=3, batch_size=32, seed=4)
-    assert c.loss != a.loss  # the seed drives the shuffling
+    c = train_mlm(other, x, epochs=3, batch_size=32, seed=4)
+    assert c.loss != a.loss
 
 
 @pytest.mark.parametrize("batching", ["rows", "copies"])
@@ -50,12 +57,27 @@ def test_threads_are_set_and_restored():
 
 def test_bad_training_arguments_are_named():
     x = torch.randint(0, 6, (20, 4))
+    with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
+        train_mlm(fresh(), x, epochs=1, batch_size=0)
+    with pytest.raises(ValueError, match="the token batch is empty"):
+        train_mlm(fresh(), x[:0], epochs=1)
+    with pytest.raises(ValueError, match="batching='copies' .* WordExperts does not have; use batching='rows'"):
+        train_mlm(to_experts(fresh()), x, epochs=1, batching="copies")
     with pytest.raises(ValueError, match="epochs must be a positive int, got 0"):
         train_mlm(fresh(), x, epochs=0)
     with pytest.raises(ValueError, match="batching must be 'rows' or 'copies'"):
         train_mlm(fresh(), x, epochs=1, batching="cells")
     with pytest.raises(ValueError, match="mask token 6 appears"):
         train_mlm(fresh(), torch.full((4, 4), 6), epochs=1)
+
+
+def test_device_argument_moves_the_model():
+    model = fresh().double()
+    train_mlm(model, torch.randint(0, 6, (20, 4)), epochs=1, device="cpu")
+    assert next(model.parameters()).device.type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            train_mlm(model, torch.randint(0, 6, (20, 4)), epochs=1, device="cuda")
 
 
 def test_devices():

@@ -54,6 +54,8 @@ def _bench_masking(args: argparse.Namespace) -> int:
     from .bench.masking import time_masking
     from .io import atomic_write_text
 
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)  # fail before the run, not after it
     rows, epochs = (500, 3) if args.quick else (args.rows, args.epochs)
     result = time_masking(rows=rows, epochs=epochs, batch_size=args.batch_size, seed=args.seed, n_threads=args.threads)
     lines = [
@@ -96,6 +98,17 @@ def _bench_masking(args: argparse.Namespace) -> int:
     return 0
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an int >= 1, or a usage error that says so."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wordexperts",
@@ -106,25 +119,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(p: argparse.ArgumentParser, threads: int) -> None:
         p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-        p.add_argument("--threads", type=int, default=threads, help=f"torch threads (default {threads})")
+        p.add_argument("--threads", type=positive_int, default=threads, help=f"torch threads (default {threads})")
 
     verify = commands.add_parser("verify", help="check attention = word experts over a grid of random models")
     common(verify, 1)
-    verify.add_argument("--rows", type=int, default=16, help="random rows per model (default 16)")
+    verify.add_argument("--rows", type=positive_int, default=16, help="random rows per model (default 16)")
     verify.set_defaults(run=_verify)
 
     demo = commands.add_parser("demo", help="the main job: verify the equivalence, then show a trained model's gates")
     common(demo, 1)
-    demo.add_argument("--rows", type=int, default=16, help=argparse.SUPPRESS)
+    demo.add_argument("--rows", type=positive_int, default=16, help=argparse.SUPPRESS)
     demo.set_defaults(run=_demo)
 
     bench = commands.add_parser("bench", help="benchmarks")
     benches = bench.add_subparsers(dest="bench", required=True, metavar="BENCHMARK")
     masking = benches.add_parser("masking", help="training time: one-pass masked logits vs row copying")
     common(masking, 1)
-    masking.add_argument("--rows", type=int, default=2000, help="random rows (default 2000)")
-    masking.add_argument("--epochs", type=int, default=6, help="epochs per way, the first a warm-up (default 6)")
-    masking.add_argument("--batch-size", type=int, default=128, help="rows (or copies) per step (default 128)")
+    masking.add_argument("--rows", type=positive_int, default=2000, help="random rows (default 2000)")
+    masking.add_argument(
+        "--epochs", type=positive_int, default=11, help="epochs per way, the first a warm-up (default 11)"
+    )
+    masking.add_argument("--batch-size", type=positive_int, default=128, help="rows (or copies) per step (default 128)")
     masking.add_argument("--quick", action="store_true", help="500 rows, 3 epochs: a smoke run")
     masking.add_argument("--out", help="folder for masking.json and masking.md")
     masking.set_defaults(run=_bench_masking)
@@ -135,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, TypeError) as error:  # user mistakes: one line, no trace
+    except (ValueError, TypeError, OSError) as error:  # user mistakes and unwritable paths: one line, no trace
         print(f"wordexperts {args.command}: error: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into `head` and the like

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from .core.masking import MaskedLanguageModel, Positions, check_positions, cross_entropy, expand_masked
@@ -87,10 +88,17 @@ def train_epoch(
     copied once per position with that position masked, the ``N * P`` copies are shuffled
     together, and a step takes ``batch_size`` copies.
     """
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
     model.train()
     tokens = model.check_tokens(tokens)
     p = check_positions(positions, tokens.shape[1], tokens.device)
     if batching == "copies":
+        if not hasattr(model, "forward") or type(model).forward is nn.Module.forward:
+            raise ValueError(
+                f"batching='copies' runs masked copies through the model's forward pass, which "
+                f"{type(model).__name__} does not have; use batching='rows'"
+            )
         N, L = tokens.shape
         copies = expand_masked(tokens, p, model.config.mask_token).reshape(N * p.numel(), L)  # (N*P, L)
         slots = p.repeat(N)  # (N*P,): the masked position of each copy
@@ -125,16 +133,19 @@ def train_mlm(
     positions: Positions = None,
     batching: Literal["rows", "copies"] = "rows",
     seed: int = 0,
+    device: str | torch.device | None = None,
     n_threads: int | None = None,
     progress: bool = False,
     **masked_logits_kwargs,
 ) -> TrainingHistory:
     """Fit ``model`` in place with Adam on the masked-LM loss of ``positions`` (all by default).
 
-    ``tokens`` is ``(N, L)``; rows (or, with ``batching="copies"``, masked copies: see
-    :func:`train_epoch`) are shuffled by a generator seeded with ``seed``, so two runs from
-    the same initial weights give the same losses on CPU. Extra keyword arguments
-    go to ``masked_logits`` (for attention, ``method="one_pass"`` or ``"expand"``).
+    ``tokens`` is ``(N, L)``. ``seed`` drives the shuffling of rows (or, with
+    ``batching="copies"``, of masked copies: see :func:`train_epoch`) and dropout, inside a
+    forked random state, so two runs from the same initial weights give the same losses on
+    CPU and the caller's global random state is left as it was. ``device`` (``"cpu"``,
+    ``"cuda"``, ``"auto"``; default: where the model is) moves the model there. Extra keyword
+    arguments go to ``masked_logits`` (for attention, ``method="one_pass"`` or ``"expand"``).
 
     Examples:
         >>> from wordexperts import BidirectionalAttention
@@ -145,13 +156,18 @@ def train_mlm(
         2
     """
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if not isinstance(value, int) or value < 1:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if device is not None:
+        model.to(resolve_device(device))
     tokens = model.check_tokens(tokens)
+    here = tokens.device
     optimizer = make_optimizer(model, lr=lr, eps=eps)
     generator = torch.Generator().manual_seed(seed)
     history = TrainingHistory()
-    with torch_threads(n_threads):
+    forked = [here.index if here.index is not None else torch.cuda.current_device()] if here.type == "cuda" else []
+    with torch_threads(n_threads), torch.random.fork_rng(devices=forked):
+        torch.manual_seed(seed)  # dropout
         for _ in tqdm(range(epochs), desc="epochs", disable=not progress, leave=False):
             started = time.perf_counter()
             loss = train_epoch(

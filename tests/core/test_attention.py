@@ -149,6 +149,22 @@ def test_numpy_tokens_are_accepted():
     model = make(d_model=8, n_heads=2).eval()
     x = np.random.default_rng(0).integers(0, 10, (3, 6))
     assert torch.equal(model.masked_logits(x), model.masked_logits(torch.from_numpy(x)))
+    reversed_view = x[:, ::-1]  # negative strides
+    assert torch.equal(model.masked_logits(reversed_view), model.masked_logits(torch.from_numpy(x[:, ::-1].copy())))
+
+
+def test_mask_tokens_in_the_input_when_allowed():
+    model = make(d_model=8, n_heads=2, block="bert").eval()
+    x = torch.randint(0, 10, (8, 6))
+    x[:, 2] = model.mask_token  # a cell already hidden, as an imputer would leave it
+    logits = model.masked_logits(x, [0, 4], allow_mask=True)
+    assert (logits - model.masked_logits(x, [0, 4], method="expand", allow_mask=True)).abs().max() <= 1e-5
+    loss = model.mlm_loss(x, [0, 4], allow_mask=True)
+    assert torch.isfinite(loss)
+    with pytest.raises(ValueError, match="position 2 of row 0 holds the mask token"):
+        model.mlm_loss(x, allow_mask=True)
+    with pytest.raises(ValueError, match="pass allow_mask=True if a masked slot is intended"):
+        model.mlm_loss(x, [0])
 
 
 @pytest.mark.parametrize(
@@ -162,12 +178,17 @@ def test_numpy_tokens_are_accepted():
         (torch.zeros(2, 7, dtype=torch.long), ValueError, "length 7, longer than the model's max_len=6"),
         (torch.full((2, 6), 10), ValueError, "mask token 10 appears in the input at row 0, position 0"),
         ([[1, 2, 3]], TypeError, "torch.Tensor or numpy array, got list"),
+        (torch.zeros(0, 6, dtype=torch.long), ValueError, r"the token batch is empty: shape \(0, 6\)"),
+        (torch.zeros(2, 0, dtype=torch.long), ValueError, "sequences have length 0"),
     ],
 )
 def test_bad_tokens_are_named(bad, error, message):
     model = make(d_model=8, n_heads=2)
     with pytest.raises(error, match=message):
         model.masked_logits(bad)
+    deep = make(d_model=8, n_heads=2, n_layers=2)
+    with pytest.raises(error, match=message):
+        deep.mlm_loss(bad)
 
 
 def test_bad_positions_and_configs_are_named():
@@ -175,8 +196,12 @@ def test_bad_positions_and_configs_are_named():
     x = torch.zeros(2, 6, dtype=torch.long)
     with pytest.raises(ValueError, match="position 6 is out of range"):
         model.masked_logits(x, [6])
-    with pytest.raises(TypeError, match="positions must be"):
-        model.masked_logits(x, [0.5])
+    for bad in ([0.5], "a", True, [[0, 1]], [2**70]):
+        with pytest.raises(TypeError, match="positions must be an int or a 1-D sequence of ints"):
+            model.masked_logits(x, bad)
+    with pytest.raises(ValueError, match="positions is empty"):
+        model.masked_logits(x, [])
+    assert model.masked_logits(x, np.array([1, 1, 3])).shape == (2, 3, 10)  # duplicates allowed
     assert model.masked_logits(torch.full((1, 6), 10), allow_mask=True).shape == (1, 6, 10)
     with pytest.raises(ValueError, match="d_model=10 is not divisible by n_heads=3"):
         AttentionConfig(vocab_size=5, max_len=3, d_model=10, n_heads=3)
@@ -184,7 +209,17 @@ def test_bad_positions_and_configs_are_named():
         AttentionConfig(vocab_size=5, max_len=3, block="gpt")
     with pytest.raises(ValueError, match="vocab_size must be a positive int"):
         AttentionConfig(vocab_size=0, max_len=3)
-    with pytest.raises(ValueError, match="mask_token must be in"):
+    with pytest.raises(ValueError, match=r"mask_token must be an int in \[0, 5\], got 7"):
         AttentionConfig(vocab_size=5, max_len=3, mask_token=7)
+    for bad, message in (
+        (dict(mask_token=6.0), "mask_token must be an int"),
+        (dict(d_head=True), "d_head must be a positive int, got True"),
+        (dict(dropout="0.1"), r"dropout must be a number in \[0.0, 1.0\), got '0.1'"),
+        (dict(dropout=1.0), "dropout must be a number"),
+        (dict(layer_norm_eps=-1), "layer_norm_eps must be a number"),
+        (dict(layer_norm_eps=0.0), "layer_norm_eps must be positive"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            AttentionConfig(vocab_size=5, max_len=3, d_model=10, n_heads=2, **bad)
     with pytest.raises(TypeError, match="not both"):
         BidirectionalAttention(AttentionConfig(vocab_size=5, max_len=3), d_model=4)

@@ -37,7 +37,7 @@ def test_experts_logits_equal_attention_logits(arch, dtype):
     assert (experts.masked_logits(x) - literal(model, x)).abs().max() <= TOLERANCE[dtype]
 
 
-@pytest.mark.parametrize("arch", GRID[::5], ids=lambda a: "-".join(str(v) for v in a.values()))
+@pytest.mark.parametrize("arch", GRID, ids=lambda a: "-".join(str(v) for v in a.values()))
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
 def test_round_trip_reproduces_logits(arch, dtype):
     model = make(dtype, **arch)
@@ -63,19 +63,25 @@ def test_equivalence_holds_after_training_steps(arch, dtype):
     assert (literal(to_attention(experts), x) - literal(model, x)).abs().max() <= TOLERANCE[dtype]
 
 
-def test_mlm_loss_identical_before_and_after_an_optimiser_step():
-    model = make(n_heads=3, residual=True).train()
+@pytest.mark.parametrize(
+    "arch", [dict(n_heads=3, residual=True), dict(n_heads=2, block="bert"), dict(n_heads=2, n_layers=2)],
+    ids=["linear", "bert", "2layers"],
+)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+def test_mlm_loss_identical_before_and_after_an_optimiser_step(arch, dtype):
+    tolerance = {torch.float64: 1e-12, torch.float32: 1e-5}[dtype]
+    model = make(dtype, **arch).train()  # dropout is 0: train mode is deterministic
     x = torch.randint(0, 9, (64, 5))
     before = model.mlm_loss(x)
-    assert abs((to_experts(model).mlm_loss(x) - before).item()) <= 1e-12
+    assert abs((to_experts(model).mlm_loss(x) - before).item()) <= tolerance
     optimizer = make_optimizer(model, lr=0.1)
     optimizer.zero_grad()
     before.backward()
     optimizer.step()
     after = model.mlm_loss(x)
-    assert abs((after - before).item()) > 1e-4  # the step moved the loss
-    assert abs((to_experts(model).mlm_loss(x) - after).item()) <= 1e-12
-    assert abs((to_experts(model).mlm_loss(x, [2]) - model.mlm_loss(x, [2])).item()) <= 1e-12
+    assert abs((after - before).item()) > 1e-3  # the step moved the loss
+    assert abs((to_experts(model).mlm_loss(x) - after).item()) <= tolerance
+    assert abs((to_experts(model).mlm_loss(x, [2]) - model.mlm_loss(x, [2])).item()) <= tolerance
 
 
 def test_gradients_flow_through_the_structured_form():
@@ -210,6 +216,8 @@ def test_mixture_of_mixtures_matches_the_attention_forward_pass(layers):
     assert (experts.mixture_of_mixtures(x, [1, 4]) - literal(model, x)[:, [1, 4]]).abs().max() <= 1e-10
     with pytest.raises(ValueError, match="single layer"):
         experts.gates(x, position=0)
+    with pytest.raises(ValueError, match="experts is defined for a single layer"):
+        experts.experts(x, position=0)
     one = to_experts(make(n_heads=2))
     assert (one.mixture_of_mixtures(x) - one.masked_logits(x)).abs().max() <= 1e-10
 
@@ -226,6 +234,16 @@ def test_free_experts_are_a_mixture_that_does_not_convert_back():
     structured = to_experts(make(n_heads=2, residual=True))
     untied = free_copy(structured)
     assert untied.free and (untied.masked_logits(x) - structured.masked_logits(x)).abs().max() <= 1e-12
+
+
+def test_mask_tokens_allowed_in_the_input_match_attention():
+    model = make(n_heads=2, block="bert")
+    x = torch.randint(0, 9, (6, 5))
+    x[:, 1] = model.mask_token
+    experts = to_experts(model)
+    logits = experts.masked_logits(x, [0, 3], allow_mask=True)
+    assert (logits - model.masked_logits(x, [0, 3], method="expand", allow_mask=True)).abs().max() <= 1e-10
+    assert experts.gates(x, position=3, allow_mask=True).shape == (6, 2, 5)
 
 
 def test_a_fresh_structured_model_is_an_attention_model():

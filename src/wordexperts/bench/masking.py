@@ -57,7 +57,7 @@ def gradient_agreement(config: AttentionConfig, tokens: torch.Tensor, *, seed: i
 def time_masking(
     *,
     rows: int = 2000,
-    epochs: int = 6,
+    epochs: int = 11,
     batch_size: int = 128,
     seed: int = 0,
     n_threads: int = 1,
@@ -70,6 +70,9 @@ def time_masking(
     """
     if epochs < 2:
         raise ValueError("epochs must be at least 2: the first epoch is a warm-up")
+    for name, value in (("rows", rows), ("batch_size", batch_size), ("n_threads", n_threads)):
+        if value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value}")
     config = paper_tabular_config()
     generator = torch.Generator().manual_seed(seed)
     tokens = torch.randint(0, config.vocab_size, (rows, config.max_len), generator=generator)

@@ -30,6 +30,10 @@ POSITIONALS = ("learned", "sinusoidal", "none")
 INITS = ("torch", "keras")
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True, kw_only=True)
 class AttentionConfig:
     """Architecture of a :class:`BidirectionalAttention` (and of its :class:`WordExperts` form).
@@ -61,9 +65,10 @@ class AttentionConfig:
     init: Literal["torch", "keras"] = "torch"
 
     def __post_init__(self) -> None:
-        for name in ("vocab_size", "max_len", "d_model", "n_heads", "n_layers", "d_ff"):
+        sizes = ["vocab_size", "max_len", "d_model", "n_heads", "n_layers", "d_ff"]
+        for name in sizes + (["d_head"] if self.d_head is not None else []):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not _is_int(value) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         if self.d_head is None:
             if self.d_model % self.n_heads:
@@ -71,17 +76,19 @@ class AttentionConfig:
                     f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}; pass d_head explicitly"
                 )
             object.__setattr__(self, "d_head", self.d_model // self.n_heads)
-        elif not isinstance(self.d_head, int) or self.d_head < 1:
-            raise ValueError(f"d_head must be a positive int, got {self.d_head!r}")
         if self.mask_token is None:
             object.__setattr__(self, "mask_token", self.vocab_size)
-        elif not 0 <= self.mask_token <= self.vocab_size:
-            raise ValueError(f"mask_token must be in [0, {self.vocab_size}], got {self.mask_token}")
+        elif not _is_int(self.mask_token) or not 0 <= self.mask_token <= self.vocab_size:
+            raise ValueError(f"mask_token must be an int in [0, {self.vocab_size}], got {self.mask_token!r}")
+        for name, low, high in (("dropout", 0.0, 1.0), ("layer_norm_eps", 0.0, math.inf)):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value < high:
+                raise ValueError(f"{name} must be a number in [{low}, {high}), got {value!r}")
+        if self.layer_norm_eps == 0:
+            raise ValueError("layer_norm_eps must be positive, got 0")
         for name, allowed in (("block", BLOCKS), ("positional", POSITIONALS), ("init", INITS)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.positional == "sinusoidal" and self.d_model < 2:
             raise ValueError("sinusoidal positions need d_model >= 2")
 

@@ -192,7 +192,7 @@ class WordExperts(MaskedLanguageModel):
     def free(self) -> bool:
         return self.structure == "free"
 
-    # ---- the mixture's parameters (first layer's, for a deep structured model) ----
+    # ---- the mixture's parameters (of the first layer, in a deep structured model) ----
 
     @property
     def alpha(self) -> torch.Tensor:
@@ -263,10 +263,10 @@ class WordExperts(MaskedLanguageModel):
         """``alpha^h_{x_j} + gamma^h_j``: ``(B, H, L, d)`` for the row as given."""
         return self.alpha[:, x].transpose(0, 1) + self.gamma[:, : x.shape[1]]
 
-    def head_mixtures(self, x: object, positions: Positions = None) -> torch.Tensor:
+    def head_mixtures(self, x: object, positions: Positions = None, *, allow_mask: bool = False) -> torch.Tensor:
         """Per-head mixture ``sum_j pi^h_ij (alpha^h_{x_j} + gamma^h_j)`` with ``x_i := m``: ``(B, H, P, d)``."""
         self._require_single_layer("head_mixtures")
-        x = self.check_tokens(x)
+        x = self.check_tokens(x, allow_mask=allow_mask)
         p = check_positions(positions, x.shape[1], x.device)
         return self._head_mixtures(x, p)
 
@@ -279,7 +279,7 @@ class WordExperts(MaskedLanguageModel):
         words = gates.masked_fill(onehot, 0.0) @ self.alpha[:, x].transpose(0, 1)  # (B, H, P, d)
         return words + own[..., None] * alpha_mask[:, None] + gates @ self.gamma[:, :L]
 
-    def gates(self, x: object, position: int | None = None) -> torch.Tensor:
+    def gates(self, x: object, position: int | None = None, *, allow_mask: bool = False) -> torch.Tensor:
         """Mixture weights over positions when ``position`` is masked: ``(B, H, L)``.
 
         With ``position=None``, every position masked in turn: ``(B, H, L, L)`` indexed
@@ -287,29 +287,32 @@ class WordExperts(MaskedLanguageModel):
         """
         self._require_single_layer("gates")
         _check_single_position(position)
-        x = self.check_tokens(x)
+        x = self.check_tokens(x, allow_mask=allow_mask)
         gates = self._gates(x, check_positions(position, x.shape[1], x.device))
         return gates if position is None else gates[:, :, 0]
 
-    def experts(self, x: object, position: int | None = None) -> torch.Tensor:
+    def experts(self, x: object, position: int | None = None, *, allow_mask: bool = False) -> torch.Tensor:
         """The expert vectors that are mixed, ``alpha^h_{x_j} + gamma^h_j``: ``(B, H, L, d)``.
 
         With ``position=i`` the row is taken with ``x_i := m``, as the mixture for ``i`` sees it.
+        Single-layer models only: above the first layer the experts are the previous layer's
+        mixtures, not word vectors (see :meth:`mixture_of_mixtures`).
         """
+        self._require_single_layer("experts")
         _check_single_position(position)
-        x = self.check_tokens(x)
+        x = self.check_tokens(x, allow_mask=allow_mask)
         if position is not None:
             p = check_positions(position, x.shape[1], x.device)
             x = expand_masked(x, p, self.config.mask_token)[:, 0]
         return self._experts(x)
 
-    def masked_logits(self, x: object, positions: Positions = None) -> torch.Tensor:
+    def masked_logits(self, x: object, positions: Positions = None, *, allow_mask: bool = False) -> torch.Tensor:
         """Logits at each of ``positions`` with that position alone masked: ``(B, P, V)``.
 
         One layer: the CBOW mixture above, in one pass over the rows. Deeper structured
-        models: :meth:`mixture_of_mixtures`.
+        models: :meth:`mixture_of_mixtures`. ``allow_mask`` as for the attention model.
         """
-        x = self.check_tokens(x)
+        x = self.check_tokens(x, allow_mask=allow_mask)
         return self._masked_logits(x, check_positions(positions, x.shape[1], x.device))
 
     def _masked_logits(self, x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
@@ -320,7 +323,7 @@ class WordExperts(MaskedLanguageModel):
             mixed = self.layers[0].readout(mixed, self._masked_inputs()[p])
         return mixed @ self.rho.T + self.bias  # (B, P, V)
 
-    def mixture_of_mixtures(self, x: object, positions: Positions = None) -> torch.Tensor:
+    def mixture_of_mixtures(self, x: object, positions: Positions = None, *, allow_mask: bool = False) -> torch.Tensor:
         """Logits of a structured model of any depth, layer by layer in mixture form: ``(B, P, V)``.
 
         Every row is copied once per masked position; layer ``l`` gates over the outputs of
@@ -329,7 +332,7 @@ class WordExperts(MaskedLanguageModel):
         """
         if self.free:
             raise ValueError("free word experts have a single layer; use masked_logits")
-        x = self.check_tokens(x)
+        x = self.check_tokens(x, allow_mask=allow_mask)
         return self._mixture_of_mixtures(x, check_positions(positions, x.shape[1], x.device))
 
     def _mixture_of_mixtures(self, x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:

@@ -27,14 +27,14 @@ def check_tokens(
 ) -> torch.Tensor:
     """Return ``x`` as a ``(B, L)`` int64 tensor, or raise naming what was wrong.
 
-    Accepts a torch or numpy integer array of rank 2 with ``L <= max_len`` and every id in
-    ``[0, n_tokens)``. The mask token is refused unless ``allow_mask``: a masked slot inside
-    an input to :func:`masked_logits` is almost always a mistake (the masking is done for you).
+    Accepts a torch or numpy integer array of rank 2 with ``B >= 1``, ``1 <= L <= max_len`` and
+    every id in ``[0, n_tokens)``. The mask token is refused unless ``allow_mask``: the models
+    mask each position themselves, so a mask token in the input is almost always a mistake.
     """
     if isinstance(x, np.ndarray):
         if not np.issubdtype(x.dtype, np.integer):
             raise TypeError(f"token ids must be integers, got a numpy array of dtype {x.dtype}")
-        x = torch.from_numpy(x)
+        x = torch.from_numpy(np.ascontiguousarray(x))
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"token ids must be a torch.Tensor or numpy array, got {type(x).__name__}")
     if x.dtype.is_floating_point or x.dtype.is_complex or x.dtype == torch.bool:
@@ -43,42 +43,60 @@ def check_tokens(
         raise ValueError(
             f"token ids must have shape (batch, length), got {x.dim()} dimension(s) {tuple(x.shape)}"
         )
+    if x.shape[0] == 0:
+        raise ValueError(f"the token batch is empty: shape {tuple(x.shape)}; expected at least one row")
     if x.shape[1] > max_len:
         raise ValueError(f"sequences have length {x.shape[1]}, longer than the model's max_len={max_len}")
     if x.shape[1] == 0:
         raise ValueError("sequences have length 0; expected at least one position")
     x = x.long()
-    if x.numel():
-        bad = (x < 0) | (x >= n_tokens)
-        if bad.any():
-            row, col = (int(i) for i in bad.nonzero()[0])
+    bad = (x < 0) | (x >= n_tokens)
+    if bad.any():
+        row, col = (int(i) for i in bad.nonzero()[0])
+        raise ValueError(
+            f"token id {int(x[row, col])} at row {row}, position {col} is out of range: "
+            f"expected ids in [0, {n_tokens})"
+        )
+    if not allow_mask:
+        hit = x == mask_token
+        if hit.any():
+            row, col = (int(i) for i in hit.nonzero()[0])
             raise ValueError(
-                f"token id {int(x[row, col])} at row {row}, position {col} is out of range: "
-                f"expected ids in [0, {n_tokens})"
+                f"the mask token {mask_token} appears in the input at row {row}, position {col}; "
+                "each position is masked for you (pass allow_mask=True if a masked slot is intended)"
             )
-        if not allow_mask:
-            hit = x == mask_token
-            if hit.any():
-                row, col = (int(i) for i in hit.nonzero()[0])
-                raise ValueError(
-                    f"the mask token {mask_token} appears in the input at row {row}, position {col}; "
-                    "masked_logits masks each position itself (pass allow_mask=True if intended)"
-                )
     return x
 
 
 def check_positions(positions: Positions, length: int, device: torch.device) -> torch.Tensor:
-    """Return the positions to mask as a ``(P,)`` int64 tensor; ``None`` means all ``length``."""
+    """Return the positions to mask as a ``(P,)`` int64 tensor; ``None`` means all ``length``.
+
+    Accepts an int or a 1-D sequence, numpy array or tensor of ints; duplicates are allowed.
+    """
     if positions is None:
         return torch.arange(length, device=device)
+    expected = f"positions must be an int or a 1-D sequence of ints, got {positions!r}"
+    if isinstance(positions, (bool, np.bool_, str, bytes)):
+        raise TypeError(expected)
     if isinstance(positions, (int, np.integer)):
         positions = [int(positions)]
-    p = torch.as_tensor(positions, device=device)
-    if p.dtype.is_floating_point or p.dtype == torch.bool or p.dim() != 1:
-        raise TypeError(f"positions must be an int or a 1-D sequence of ints, got {positions!r}")
-    p = p.long()
-    if p.numel() == 0:
+    if not isinstance(positions, torch.Tensor):
+        try:
+            positions = np.asarray(positions)
+        except (TypeError, ValueError) as error:
+            raise TypeError(expected) from error
+        if positions.size == 0:
+            raise ValueError("positions is empty; expected at least one position to mask")
+        if positions.dtype.kind not in "iu":
+            raise TypeError(expected)
+        positions = torch.from_numpy(np.ascontiguousarray(positions))
+    if positions.dtype.is_floating_point or positions.dtype.is_complex or positions.dtype == torch.bool:
+        raise TypeError(expected)
+    if positions.dim() != 1:
+        raise TypeError(expected)
+    if positions.numel() == 0:
         raise ValueError("positions is empty; expected at least one position to mask")
+    p = positions.to(device=device, dtype=torch.long)
     bad = (p < 0) | (p >= length)
     if bad.any():
         raise ValueError(f"position {int(p[bad][0])} is out of range for sequences of length {length}")
@@ -134,14 +152,28 @@ class MaskedLanguageModel(nn.Module):
         x = check_tokens(x, n_tokens=c.n_tokens, max_len=c.max_len, mask_token=c.mask_token, allow_mask=allow_mask)
         return x.to(next(self.parameters()).device)
 
-    def mlm_loss(self, x: object, positions: Positions = None, *, reduction: str = "mean", **kwargs) -> torch.Tensor:
+    def mlm_loss(
+        self,
+        x: object,
+        positions: Positions = None,
+        *,
+        reduction: str = "mean",
+        allow_mask: bool = False,
+        **kwargs,
+    ) -> torch.Tensor:
         """Cross-entropy of each masked position's own token (a pseudo-likelihood over positions).
 
         Each of ``positions`` (all by default) is masked alone. ``reduction="none"`` gives
-        ``(B, P)``; ``"mean"`` averages over rows and positions. Extra keyword arguments go to
+        ``(B, P)``; ``"mean"`` averages over rows and positions. With ``allow_mask=True`` the
+        input may hold mask tokens outside ``positions``. Extra keyword arguments go to
         ``masked_logits`` (for instance ``method="expand"``).
         """
-        x = self.check_tokens(x)
+        x = self.check_tokens(x, allow_mask=allow_mask)
         p = check_positions(positions, x.shape[1], x.device)
-        targets = x[:, p]  # (B, P); check_tokens refused the mask token, so all are words
+        targets = x[:, p]  # (B, P)
+        if allow_mask and (targets == self.config.mask_token).any():
+            row, slot = (int(i) for i in (targets == self.config.mask_token).nonzero()[0])
+            raise ValueError(
+                f"position {int(p[slot])} of row {row} holds the mask token, which is not a word to predict"
+            )
         return cross_entropy(self._masked_logits(x, p, **kwargs), targets, reduction=reduction)
