@@ -75,25 +75,29 @@ def check_positions(positions: Positions, length: int, device: torch.device) -> 
     """
     if positions is None:
         return torch.arange(length, device=device)
-    expected = f"positions must be an int or a 1-D sequence of ints, got {positions!r}"
+    given = positions
+
+    def wrong() -> TypeError:  # built only on failure: a tensor's repr is costly in a training loop
+        return TypeError(f"positions must be an int or a 1-D sequence of ints, got {given!r}")
+
     if isinstance(positions, (bool, np.bool_, str, bytes)):
-        raise TypeError(expected)
+        raise wrong()
     if isinstance(positions, (int, np.integer)):
         positions = [int(positions)]
     if not isinstance(positions, torch.Tensor):
         try:
             positions = np.asarray(positions)
         except (TypeError, ValueError) as error:
-            raise TypeError(expected) from error
+            raise wrong() from error
         if positions.size == 0:
             raise ValueError("positions is empty; expected at least one position to mask")
         if positions.dtype.kind not in "iu":
-            raise TypeError(expected)
+            raise wrong()
         positions = torch.from_numpy(np.ascontiguousarray(positions))
     if positions.dtype.is_floating_point or positions.dtype.is_complex or positions.dtype == torch.bool:
-        raise TypeError(expected)
+        raise wrong()
     if positions.dim() != 1:
-        raise TypeError(expected)
+        raise wrong()
     if positions.numel() == 0:
         raise ValueError("positions is empty; expected at least one position to mask")
     p = positions.to(device=device, dtype=torch.long)
