@@ -61,6 +61,11 @@ def make_optimizer(model: torch.nn.Module, *, lr: float = 1e-3, eps: float = 1e-
         return torch.optim.Adam(model.parameters(), lr=lr, eps=eps)
 
 
+def _check_positive(name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
 @dataclass
 class TrainingHistory:
     """Mean training loss and wall-clock seconds of each epoch."""
@@ -88,13 +93,12 @@ def train_epoch(
     copied once per position with that position masked, the ``N * P`` copies are shuffled
     together, and a step takes ``batch_size`` copies.
     """
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    _check_positive("batch_size", batch_size)
     model.train()
     tokens = model.check_tokens(tokens)
     p = check_positions(positions, tokens.shape[1], tokens.device)
     if batching == "copies":
-        if not hasattr(model, "forward") or type(model).forward is nn.Module.forward:
+        if type(model).forward is nn.Module.forward:
             raise ValueError(
                 f"batching='copies' runs masked copies through the model's forward pass, which "
                 f"{type(model).__name__} does not have; use batching='rows'"
@@ -155,9 +159,8 @@ def train_mlm(
         >>> len(history.loss)
         2
     """
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    _check_positive("epochs", epochs)
+    _check_positive("batch_size", batch_size)
     if device is not None:
         model.to(resolve_device(device))
     tokens = model.check_tokens(tokens)

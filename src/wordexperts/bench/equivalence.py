@@ -6,6 +6,7 @@ differences it measured; ``wordexperts verify`` prints it and exits non-zero on 
 
 from __future__ import annotations
 
+import copy
 import itertools
 
 import pandas as pd
@@ -41,13 +42,12 @@ def check_case(config: AttentionConfig, *, seed: int = 0, rows: int = 16) -> dic
         "positional": config.positional,
         "residual": config.residual or config.block == "bert",
     }
-    for dtype, label in ((torch.float64, "64"), (torch.float32, "32")):
-        model = model64.to(dtype)
+    model32 = copy.deepcopy(model64).float()  # the same weights, cast
+    for model, label in ((model64, "64"), (model32, "32")):
         reference = model.masked_logits(x, method="expand")
         experts = to_experts(model)
         row[f"experts_f{label}"] = _max_difference(reference, experts.masked_logits(x))
         row[f"round_trip_f{label}"] = _max_difference(reference, to_attention(experts).masked_logits(x, method="expand"))
-    model32 = model64.float()
     row["one_pass_f32"] = (
         _max_difference(model32.masked_logits(x, method="one_pass"), model32.masked_logits(x, method="expand"))
         if config.n_layers == 1
