@@ -115,7 +115,7 @@ def train_epoch(
     for start in range(0, n, batch_size):
         index = order[start : start + batch_size]
         if batching == "rows":
-            loss = model.mlm_loss(tokens[index], p, **masked_logits_kwargs)
+            loss = model._mlm_loss(tokens[index], p, **masked_logits_kwargs)  # checked once, above
         else:
             logits = model(copies[index])  # (b, L, V)
             loss = cross_entropy(logits[torch.arange(index.numel()), slots[index]], targets[index])

@@ -180,4 +180,8 @@ class MaskedLanguageModel(nn.Module):
             raise ValueError(
                 f"position {int(p[slot])} of row {row} holds the mask token, which is not a word to predict"
             )
-        return cross_entropy(self._masked_logits(x, p, **kwargs), targets, reduction=reduction)
+        return self._mlm_loss(x, p, reduction=reduction, **kwargs)
+
+    def _mlm_loss(self, x: torch.Tensor, p: torch.Tensor, *, reduction: str = "mean", **kwargs) -> torch.Tensor:
+        """:meth:`mlm_loss` for checked tokens ``(B, L)`` and positions ``(P,)`` that hold words."""
+        return cross_entropy(self._masked_logits(x, p, **kwargs), x[:, p], reduction=reduction)
