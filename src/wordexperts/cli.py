@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import __version__
@@ -97,6 +98,114 @@ def _bench_masking(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- tables: fit, predict, impute, explain ----
+
+TASKS = ("classification", "regression", "impute")
+
+
+def _infer_task(target: pd.Series) -> str:
+    """Regression for a float target with many distinct values, classification otherwise."""
+    numeric = pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target)
+    if numeric and target.dtype.kind == "f" and target.nunique() > 20:
+        return "regression"
+    return "classification"
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from .io import read_table
+    from .tabular import WordExpertsClassifier, WordExpertsImputer, WordExpertsRegressor
+
+    table = read_table(args.data)
+    task = args.task
+    if task != "impute":
+        if args.target is None:
+            raise ValueError(f"--target is required for --task {task or 'classification/regression'}")
+        if args.target not in table.columns:
+            raise ValueError(f"target column {args.target!r} is not in {args.data} (columns: {list(table.columns)})")
+        task = task or _infer_task(table[args.target])
+    settings = dict(
+        preset=args.preset, epochs=args.epochs, random_state=args.seed, n_threads=args.threads,
+        device=args.device, progress=not args.quiet,
+    )
+    if task == "impute":
+        model = WordExpertsImputer(**settings).fit(table)
+    else:
+        cls = WordExpertsRegressor if task == "regression" else WordExpertsClassifier
+        model = cls(**settings).fit(table.drop(columns=[args.target]), table[args.target])
+    model.save(args.out)
+    stopped = f", best epoch {model.best_epoch_}" if model.history_["val_loss"] else ""
+    print(
+        f"fitted a {task} model on {len(table)} rows x {model.n_features_in_} columns "
+        f"({model.n_epochs_} epochs{stopped}, {model.fit_seconds_:.1f} s, final training loss "
+        f"{model.history_['loss'][-1]:.4f}); wrote {args.out}"
+    )
+    return 0
+
+
+def _load_model(path: str):
+    from .tabular import load
+
+    return load(path)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from .io import read_table, write_table
+
+    model = _load_model(args.model)
+    if not hasattr(model, "predict"):
+        raise ValueError(f"{args.model} holds an imputer; use `wordexperts impute`")
+    table = read_table(args.data)
+    target = model.target_name_
+    truth = table.pop(target) if target in table.columns else None
+    out = pd.DataFrame({f"{target}_predicted": model.predict(table)}, index=table.index)
+    if args.proba and hasattr(model, "predict_proba"):
+        proba = model.predict_proba(table)
+        for k, label in enumerate(model.classes_):
+            out[f"proba_{label}"] = proba[:, k]
+    write_table(out, args.out)
+    message = f"predicted {len(out)} rows; wrote {args.out}"
+    if truth is not None and truth.notna().all():
+        if hasattr(model, "classes_"):
+            message += f" (accuracy against column {target!r}: {model.score(table, truth):.4f})"
+        else:
+            mse = float(np.mean((out.iloc[:, 0].to_numpy() - truth.to_numpy(dtype=float)) ** 2))
+            message += f" (MSE against column {target!r}: {mse:.4g})"
+    print(message)
+    return 0
+
+
+def _impute(args: argparse.Namespace) -> int:
+    from .io import read_table, write_table
+
+    model = _load_model(args.model)
+    if not hasattr(model, "transform"):
+        raise ValueError(f"{args.model} holds a {type(model).__name__}; fit one with `--task impute` to impute")
+    model.set_params(rounds=args.rounds)
+    table = read_table(args.data)
+    filled = model.transform(table)
+    write_table(filled, args.out)
+    print(f"filled {int(table.isna().to_numpy().sum())} missing cells in {len(table)} rows; wrote {args.out}")
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from .io import read_table
+    from .tabular.report import top_columns, write_explanation
+
+    model = _load_model(args.model)
+    table = read_table(args.data)
+    target = getattr(model, "target_name_", None)
+    if target is not None and target in table.columns:
+        table = table.drop(columns=[target])
+    paths = write_explanation(model, table, args.out, column=args.column, rows=args.rows)
+    summary = model.explain_summary(table, column=args.column)
+    print(f"mean gate weight of the masked {args.column or target!r} on each column, per head and summed:")
+    print(summary.to_string(float_format="{:.3f}".format))
+    top = ", ".join(f"{name} {value:.2f}" for name, value in top_columns(summary, 3))
+    print(f"\nread mostly from: {top}\nwrote {', '.join(paths.values())}")
+    return 0
+
+
 def positive_int(text: str) -> int:
     """argparse type: an int >= 1, or a usage error that says so."""
     try:
@@ -142,6 +251,40 @@ def build_parser() -> argparse.ArgumentParser:
     masking.add_argument("--quick", action="store_true", help="500 rows, 3 epochs: a smoke run")
     masking.add_argument("--out", help="folder for masking.json and masking.md")
     masking.set_defaults(run=_bench_masking)
+
+    fit = commands.add_parser("fit", help="fit a classifier, regressor or imputer on a CSV/Parquet table")
+    fit.add_argument("data", help="training table (.csv or .parquet)")
+    fit.add_argument("--target", help="the column to predict (not needed with --task impute)")
+    fit.add_argument("--task", choices=TASKS, help="default: regression for a float target with >20 values, else classification")
+    fit.add_argument("--out", required=True, help="model file to write (safetensors)")
+    fit.add_argument("--preset", choices=["paper"], help="paper.md's architecture and training (default: ours)")
+    fit.add_argument("--epochs", type=positive_int, help="training epochs (most epochs, with early stopping)")
+    fit.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"], help="default cpu")
+    fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    common(fit, 1)
+    fit.set_defaults(run=_fit)
+
+    predict = commands.add_parser("predict", help="predict the target of a table with a fitted model")
+    predict.add_argument("model", help="model file written by `wordexperts fit`")
+    predict.add_argument("data", help="table (.csv or .parquet); a target column, if present, is scored")
+    predict.add_argument("--out", required=True, help="predictions to write (.csv or .parquet)")
+    predict.add_argument("--proba", action="store_true", help="also write class probabilities")
+    predict.set_defaults(run=_predict)
+
+    impute = commands.add_parser("impute", help="fill the missing cells of a table with a fitted imputer")
+    impute.add_argument("model", help="model file written by `wordexperts fit --task impute`")
+    impute.add_argument("data", help="table with missing cells (.csv or .parquet)")
+    impute.add_argument("--out", required=True, help="filled table to write (.csv or .parquet)")
+    impute.add_argument("--rounds", type=positive_int, default=1, help="rounds of refilling (default 1)")
+    impute.set_defaults(run=_impute)
+
+    explain = commands.add_parser("explain", help="gate weights per row and column, as CSV and a PNG heatmap")
+    explain.add_argument("model", help="model file written by `wordexperts fit`")
+    explain.add_argument("data", help="table (.csv or .parquet)")
+    explain.add_argument("--out", required=True, help="folder for gates.csv, summary.csv, gates.png")
+    explain.add_argument("--column", help="column whose gates to show (default: the target; required for an imputer)")
+    explain.add_argument("--rows", type=positive_int, default=50, help="rows in the per-row heatmap (default 50)")
+    explain.set_defaults(run=_explain)
     return parser
 
 

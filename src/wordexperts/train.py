@@ -8,7 +8,7 @@ position masked alone, Adam.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
@@ -140,6 +140,7 @@ def train_mlm(
     device: str | torch.device | None = None,
     n_threads: int | None = None,
     progress: bool = False,
+    callback: Callable[[int, float], bool | None] | None = None,
     **masked_logits_kwargs,
 ) -> TrainingHistory:
     """Fit ``model`` in place with Adam on the masked-LM loss of ``positions`` (all by default).
@@ -150,6 +151,8 @@ def train_mlm(
     CPU and the caller's global random state is left as it was. ``device`` (``"cpu"``,
     ``"cuda"``, ``"auto"``; default: where the model is) moves the model there. Extra keyword
     arguments go to ``masked_logits`` (for attention, ``method="one_pass"`` or ``"expand"``).
+    ``callback(epoch, loss)``, if given, runs after every epoch (0-based) with that epoch's
+    mean loss; returning ``True`` stops training there (early stopping lives in the caller).
 
     Examples:
         >>> from wordexperts import BidirectionalAttention
@@ -171,7 +174,7 @@ def train_mlm(
     forked = [here.index if here.index is not None else torch.cuda.current_device()] if here.type == "cuda" else []
     with torch_threads(n_threads), torch.random.fork_rng(devices=forked):
         torch.manual_seed(seed)  # dropout
-        for _ in tqdm(range(epochs), desc="epochs", disable=not progress, leave=False):
+        for epoch in tqdm(range(epochs), desc="epochs", disable=not progress, leave=False):
             started = time.perf_counter()
             loss = train_epoch(
                 model, optimizer, tokens, batch_size=batch_size, generator=generator, positions=positions,
@@ -179,4 +182,6 @@ def train_mlm(
             )
             history.seconds.append(time.perf_counter() - started)
             history.loss.append(loss)
+            if callback is not None and callback(epoch, loss):
+                break
     return history

@@ -1,0 +1,66 @@
+"""The estimators' speed: fit with the paper preset, and prediction throughput.
+
+:func:`time_fit_predict` fits :class:`~wordexperts.tabular.WordExpertsClassifier` with
+``preset="paper"`` on the paper's simulation (2000 training rows x 6 columns: 5 features and
+the target) and times it whole (encoding, model, 200 epochs), then times ``predict`` on
+``predict_rows`` rows. Returns data; the CLI prints and writes it.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..data import SimulationConfig, simulate
+from ..tabular import WordExpertsClassifier
+
+
+def time_fit_predict(
+    *,
+    epochs: int = 200,
+    repeats: int = 3,
+    predict_rows: int = 100_000,
+    seed: int = 0,
+    n_threads: int = 1,
+) -> dict:
+    """Seconds per paper-preset fit (``repeats`` fits, median) and predicted rows per second."""
+    data = simulate(SimulationConfig(num_core=5, corr=0.9, x_noise=0.0), seed=4951, binning="pooled")
+    X, y = data.train.drop(columns="y"), data.train["y"]
+    fits, model = [], None
+    for r in range(repeats):
+        model = WordExpertsClassifier(
+            preset="paper", epochs=epochs, random_state=seed + r, n_threads=n_threads, categorical=list(X.columns)
+        )
+        started = time.perf_counter()
+        model.fit(X, y)
+        fits.append(time.perf_counter() - started)
+    rng = np.random.default_rng(seed)
+    big = pd.DataFrame(rng.integers(0, 10, (predict_rows, X.shape[1])), columns=X.columns)
+    model.predict(big.head(1000))  # warm-up
+    predicts = []
+    for _ in range(3):
+        started = time.perf_counter()
+        model.predict(big)
+        predicts.append(time.perf_counter() - started)
+    return {
+        "rows": len(X),
+        "columns": X.shape[1] + 1,
+        "epochs": epochs,
+        "repeats": repeats,
+        "n_threads": n_threads,
+        "fit_seconds_median": statistics.median(fits),
+        "fit_seconds_min": min(fits),
+        "fit_seconds_max": max(fits),
+        "ms_per_epoch": 1000 * statistics.median(fits) / epochs,
+        "ood_accuracy_last_fit": float(model.score(data.test.drop(columns="y"), data.test["y"])),
+        "predict_rows": predict_rows,
+        "predict_rows_per_second": predict_rows / statistics.median(predicts),
+        "torch": torch.__version__,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+    }

@@ -1,0 +1,349 @@
+"""The scikit-learn estimators: API contract, input handling, files, explain, bad input."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+import wordexperts
+from wordexperts.io import ModelFileError
+from wordexperts.tabular import (
+    WordExpertsClassifier,
+    WordExpertsImputer,
+    WordExpertsRegressor,
+    load,
+)
+
+FAST = dict(epochs=40, lr=1e-2, random_state=0)  # few epochs, a larger step: fast tests
+
+
+def mixed_table(n: int = 400, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Category, string, bool, int and float columns with missing cells; y depends on two of them."""
+    rng = np.random.default_rng(seed)
+    colour = rng.choice(["red", "green", "blue"], n)
+    size = rng.normal(size=n)
+    X = pd.DataFrame(
+        {
+            "colour": pd.Series(colour, dtype=object),
+            "size": size,
+            "flag": rng.random(n) < 0.5,
+            "count": rng.integers(0, 5, n),
+            "shape": pd.Categorical(rng.choice(["round", "square"], n)),
+        }
+    )
+    y = np.where((colour == "red") | (size > 1.0), "yes", "no")
+    X.loc[::17, "colour"] = None
+    X.loc[::13, "size"] = np.nan
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def fitted_classifier() -> tuple[WordExpertsClassifier, pd.DataFrame, np.ndarray]:
+    X, y = mixed_table()
+    return WordExpertsClassifier(**FAST).fit(X, y), X, y
+
+
+# ---- learning ----
+
+
+def test_classifier_learns_a_mixed_dtype_table(fitted_classifier):
+    model, X, y = fitted_classifier
+    X_test, y_test = mixed_table(400, seed=1)
+    assert model.score(X_test, y_test) > 0.85
+    proba = model.predict_proba(X_test)
+    assert proba.shape == (400, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)
+    assert list(model.classes_) == ["no", "yes"]
+    assert list(model.feature_names_in_) == list(X.columns)
+
+
+def test_same_seed_same_model_different_seed_different():
+    X, y = mixed_table(200)
+    a = WordExpertsClassifier(epochs=5, random_state=3).fit(X, y).predict_proba(X)
+    b = WordExpertsClassifier(epochs=5, random_state=3).fit(X, y).predict_proba(X)
+    c = WordExpertsClassifier(epochs=5, random_state=4).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a - c).max() > 1e-4
+
+
+def test_training_history_and_early_stopping():
+    X, y = mixed_table(300)
+    model = WordExpertsClassifier(epochs=400, patience=3, random_state=0).fit(X, y)
+    history = model.history_
+    assert len(history["loss"]) == len(history["val_loss"]) == len(history["seconds"]) == model.n_epochs_
+    assert model.n_epochs_ < 400  # stopped early
+    assert model.n_epochs_ - model.best_epoch_ == 3
+    assert history["loss"][-1] < history["loss"][0]
+    assert min(history["val_loss"]) == pytest.approx(history["val_loss"][model.best_epoch_ - 1])
+    paper = WordExpertsClassifier(preset="paper", epochs=4, random_state=0).fit(X, y)
+    assert paper.n_epochs_ == 4 and paper.history_["val_loss"] == []  # the paper trains without early stopping
+
+
+def test_presets_resolve_and_explicit_parameters_win():
+    paper = WordExpertsClassifier(preset="paper").resolved_params()
+    assert (paper["d_model"], paper["n_heads"], paper["d_ff"], paper["epochs"], paper["batch_size"]) == (20, 5, 5, 200, 128)
+    assert paper["early_stopping"] is False and paper["shared_vocabulary"] is True and paper["init"] == "keras"
+    assert WordExpertsClassifier(preset="paper", d_model=40).resolved_params()["d_model"] == 40
+    with pytest.raises(ValueError, match="preset must be one of"):
+        WordExpertsClassifier(preset="papr").resolved_params()
+
+
+def test_regressor_predicts_in_original_units_and_gives_bin_distributions():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=500), "b": rng.choice(["u", "v"], 500)})
+    y = 100 + 20 * X["a"].to_numpy() + np.where(X["b"] == "u", 10.0, -10.0)
+    model = WordExpertsRegressor(**FAST).fit(X, y)
+    prediction = model.predict(X)
+    mse = np.mean((prediction - y) ** 2)
+    assert mse < 0.2 * np.var(y)
+    distribution = model.predict_distribution(X.head(5))
+    assert distribution.probabilities.shape == (5, 10) and distribution.edges.shape == (11,)
+    np.testing.assert_allclose(distribution.probabilities.sum(axis=1), 1.0, atol=1e-9)
+    np.testing.assert_allclose(distribution.expectation(), prediction[:5])
+    assert np.all(np.diff(distribution.edges) > 0) and np.all(np.diff(distribution.means) > 0)
+    assert distribution.edges[0] == pytest.approx(y.min()) and distribution.edges[-1] == pytest.approx(y.max())
+    assert model.bin_mse(X, y) < 1.0
+    assert model.predict_bin(X).max() <= 9
+
+
+def test_imputer_fills_every_missing_cell_and_iterates():
+    rng = np.random.default_rng(0)
+    n = 600
+    a = rng.choice(["x", "y", "z"], n)
+    X = pd.DataFrame(
+        {
+            "a": a,
+            "b": pd.Series(np.char.add("b-", a), dtype=object),
+            "c": np.where(a == "x", 1.0, 5.0) + rng.normal(scale=0.1, size=n),
+        }
+    )
+    holes = X.copy()
+    holes.loc[:99, "b"] = None
+    holes.loc[50:149, "c"] = np.nan  # rows 50-99 miss two cells
+    imputer = WordExpertsImputer(**FAST).fit(holes)
+    filled = imputer.transform(holes)
+    assert not filled.isna().any().any()
+    assert (filled.loc[:99, "b"] == X.loc[:99, "b"]).mean() > 0.95
+    assert np.abs(filled.loc[50:149, "c"] - X.loc[50:149, "c"]).mean() < 0.5
+    assert filled.loc[150:].equals(holes.loc[150:])  # observed cells untouched
+    again = clone(imputer).set_params(rounds=3).fit(holes).transform(holes)
+    assert not again.isna().any().any()
+    array_out = WordExpertsImputer(**FAST).fit(holes[["c"]].to_numpy()).transform(holes[["c"]].to_numpy())
+    assert array_out.dtype == np.float64 and not np.isnan(array_out).any()
+
+
+# ---- explain ----
+
+
+def test_explain_puts_the_gates_on_the_column_that_decides_the_target():
+    rng = np.random.default_rng(0)
+    n = 500
+    X = pd.DataFrame({f"noise{j}": rng.choice(list("abcd"), n) for j in range(3)})
+    X.insert(1, "source", rng.choice(list("pqrs"), n))
+    y = X["source"].map({"p": "P", "q": "Q", "r": "R", "s": "S"}).to_numpy()
+    model = WordExpertsClassifier(epochs=60, random_state=0, early_stopping=False).fit(X, y)
+    gates = model.explain(X.head(20))
+    H = model.model_.config.n_heads
+    assert gates.shape == (20, (H + 1) * 5)
+    for h in range(H):
+        np.testing.assert_allclose(gates[f"head {h}"].sum(axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(gates["sum"].sum(axis=1), H, atol=1e-5)
+    summary = model.explain_summary(X)
+    assert list(summary.index) == [*X.columns, "target"]
+    assert list(summary.columns) == [f"head {h}" for h in range(H)] + ["sum"]
+    assert summary["sum"].idxmax() == "source"
+    assert model.score(X, y) == 1.0
+
+
+def test_explain_of_an_imputer_needs_a_column():
+    X, _ = mixed_table(200)
+    imputer = WordExpertsImputer(epochs=3, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="column="):
+        imputer.explain(X)
+    assert imputer.explain(X, column="size").shape[0] == 200
+    with pytest.raises(ValueError, match="'nope' is not one of"):
+        imputer.explain(X, column="nope")
+
+
+# ---- scikit-learn integration ----
+
+
+def test_pipeline_grid_search_cross_validation_and_clone():
+    X, y = mixed_table(300)
+    pipeline = make_pipeline(FunctionTransformer(lambda frame: frame), WordExpertsClassifier(**FAST))
+    assert cross_val_score(pipeline, X, y, cv=3).mean() > 0.7
+    search = GridSearchCV(WordExpertsClassifier(**FAST), {"d_model": [16, 32]}, cv=2).fit(X, y)
+    assert search.best_params_["d_model"] in (16, 32)
+    copy = clone(WordExpertsRegressor(target_bins=7, n_heads=2))
+    assert copy.get_params()["target_bins"] == 7 and copy.get_params()["n_heads"] == 2
+    assert "rounds" in WordExpertsImputer().get_params()
+
+
+def test_pickle_round_trip(fitted_classifier):
+    model, X, _ = fitted_classifier
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(again.predict_proba(X), model.predict_proba(X))
+
+
+def test_inputs_numpy_pyarrow_and_interchange(fitted_classifier):
+    import pyarrow as pa
+
+    model, X, y = fitted_classifier
+    expected = model.predict_proba(X)
+    np.testing.assert_array_equal(model.predict_proba(pa.Table.from_pandas(X, preserve_index=False)), expected)
+    numeric = X[["size", "count"]].to_numpy()
+    array_model = WordExpertsClassifier(epochs=3, random_state=0).fit(numeric, y)
+    assert not hasattr(array_model, "feature_names_in_") and array_model.n_features_in_ == 2
+    assert array_model.predict(numeric[:3]).shape == (3,)
+
+
+# ---- files ----
+
+
+def test_save_load_gives_identical_outputs(tmp_path, fitted_classifier):
+    model, X, _ = fitted_classifier
+    path = model.save(tmp_path / "model.safetensors")
+    again = wordexperts.load(path)
+    assert type(again) is WordExpertsClassifier
+    np.testing.assert_array_equal(again.predict_proba(X), model.predict_proba(X))
+    np.testing.assert_array_equal(again.predict(X), model.predict(X))
+    assert again.get_params() == model.get_params()
+    assert again.history_ == model.history_
+    pd.testing.assert_frame_equal(again.explain(X.head(5)), model.explain(X.head(5)))
+
+
+@pytest.mark.parametrize("cls", [WordExpertsRegressor, WordExpertsImputer])
+def test_save_load_regressor_and_imputer(tmp_path, cls):
+    X, _ = mixed_table(200)
+    y = np.arange(200, dtype=float)
+    model = cls(epochs=3, random_state=0).fit(X, y) if cls is WordExpertsRegressor else cls(epochs=3, random_state=0).fit(X)
+    again = load(model.save(tmp_path / "m.safetensors"))
+    if cls is WordExpertsRegressor:
+        np.testing.assert_array_equal(again.predict(X), model.predict(X))
+    else:
+        pd.testing.assert_frame_equal(again.transform(X), model.transform(X))
+
+
+def test_tampered_truncated_and_foreign_files_are_refused(tmp_path, fitted_classifier):
+    model, _, _ = fitted_classifier
+    path = model.save(tmp_path / "model.safetensors")
+    data = path.read_bytes()
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(data[: len(data) - 100])
+    with pytest.raises(ModelFileError, match="truncated"):
+        load(truncated)
+    tampered = tmp_path / "tampered.safetensors"
+    flipped = bytearray(data)
+    flipped[-5] ^= 0xFF  # a byte inside the last tensor
+    tampered.write_bytes(bytes(flipped))
+    with pytest.raises(ModelFileError, match="SHA-256"):
+        load(tampered)
+    from safetensors.torch import save_file
+
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(2)}, str(foreign))
+    with pytest.raises(ModelFileError, match="not a wordexperts model"):
+        load(foreign)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load(tmp_path / "absent.safetensors")
+
+
+def test_save_is_atomic(tmp_path, fitted_classifier, monkeypatch):
+    model, _, _ = fitted_classifier
+    path = model.save(tmp_path / "model.safetensors")
+    before = path.read_bytes()
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("wordexperts.io.os.replace", broken)
+    with pytest.raises(OSError, match="disk full"):
+        model.save(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors"]
+
+
+# ---- bad input ----
+
+
+def test_empty_one_row_one_class_and_missing_target():
+    X, y = mixed_table(50)
+    with pytest.raises(ValueError, match="empty|0 rows"):
+        WordExpertsClassifier().fit(X.iloc[:0], y[:0])
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        WordExpertsClassifier().fit(X.iloc[:1], y[:1])
+    with pytest.raises(ValueError, match="only one class"):
+        WordExpertsClassifier().fit(X, np.full(50, "a"))
+    y_nan = np.where(np.arange(50) == 7, None, y).astype(object)
+    with pytest.raises(ValueError, match="missing value.*row 7"):
+        WordExpertsClassifier().fit(X, y_nan)
+    y_float = np.arange(50, dtype=float)
+    y_float[3] = np.inf
+    with pytest.raises(ValueError, match="infinite"):
+        WordExpertsRegressor().fit(X, y_float)
+    with pytest.raises(ValueError, match="must be numeric"):
+        WordExpertsRegressor().fit(X, y.astype(object))
+    with pytest.raises(ValueError, match="Unknown label type"):
+        WordExpertsClassifier().fit(X, np.linspace(0, 1, 50))
+
+
+def test_predict_checks_columns(fitted_classifier):
+    model, X, _ = fitted_classifier
+    with pytest.raises(ValueError, match=r"missing \['flag'\]"):
+        model.predict(X.drop(columns=["flag"]))
+    with pytest.raises(ValueError, match=r"unexpected \['extra'\]"):
+        model.predict(X.assign(extra=1))
+    with pytest.raises(ValueError, match="different order"):
+        model.predict(X[X.columns[::-1]])
+    with pytest.raises(ValueError, match="no column names"):
+        model.predict(X.to_numpy())
+
+
+def test_missing_and_unseen_values_at_predict_time(fitted_classifier):
+    model, X, _ = fitted_classifier
+    odd = X.head(4).copy()
+    odd["colour"] = ["purple", None, "red", "red"]  # unseen category, missing
+    odd["size"] = [np.nan, 1e9, -1e9, 0.0]  # missing, far outside the training range
+    proba = model.predict_proba(odd)
+    assert np.isfinite(proba).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)
+
+
+def test_many_distinct_values_mixed_types_duplicates_and_odd_names():
+    rng = np.random.default_rng(0)
+    n = 100_000
+    X = pd.DataFrame({"id": [f"user{i}" for i in range(n)], "a": rng.choice(["u", "v"], n)})
+    y = np.where(X["a"] == "u", 0, 1)
+    model = WordExpertsClassifier(epochs=1, random_state=0, max_categories=50).fit(X, y)
+    assert model.encoder_.vocab_size_ < 100  # rare ids share the unknown token instead of 100,000 embeddings
+    mixed = pd.DataFrame({"m": pd.Series([1, "a", 2.5, "b"] * 5, dtype=object), "k": range(20)})
+    with pytest.raises(ValueError, match="'m'"):
+        WordExpertsClassifier(epochs=1).fit(mixed, np.arange(20) % 2)
+    duplicated = pd.DataFrame(np.zeros((10, 2)), columns=["a", "a"])
+    with pytest.raises(ValueError, match="duplicate"):
+        WordExpertsClassifier(epochs=1).fit(duplicated, np.arange(10) % 2)
+    numbered = pd.DataFrame(rng.normal(size=(40, 2)), columns=[0, 1])
+    model = WordExpertsClassifier(epochs=1, random_state=0).fit(numbered, np.arange(40) % 2)
+    assert not hasattr(model, "feature_names_in_")  # all-non-string names are treated like an array's
+    half = pd.DataFrame(rng.normal(size=(40, 2)), columns=["a", 1])
+    with pytest.raises((TypeError, ValueError), match="1"):
+        WordExpertsClassifier(epochs=1).fit(half, np.arange(40) % 2)
+
+
+def test_nan_inside_features_is_the_missing_token_not_a_nan_prediction(fitted_classifier):
+    model, X, _ = fitted_classifier
+    blank = X.head(3).astype(object).copy()
+    blank.iloc[:, :] = None  # every cell missing: each column's missing token
+    blank["size"] = np.nan
+    blank["count"] = np.nan
+    blank["shape"] = pd.Categorical([None] * 3, categories=X["shape"].cat.categories)
+    proba = model.predict_proba(blank)
+    assert np.isfinite(proba).all() and proba.shape == (3, 2)
