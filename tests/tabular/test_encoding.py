@@ -130,7 +130,9 @@ def test_as_frame_errors():
 def test_as_frame_ensure_2d_rejects_one_dimensional_input():
     for one_d in (np.array([1.0, 2.0]), [1.0, 2.0], pd.Series([1.0, 2.0], name="a")):
         assert as_frame(one_d)[0].shape == (2, 1)
-        with pytest.raises(ValueError, match="Expected 2D array, got 1D array instead"):
+        with pytest.raises(
+            ValueError, match=r"Expected 2D array, got 1D array instead: X has shape \(2,\)\. Reshape your data"
+        ):
             as_frame(one_d, ensure_2d=True)
     assert as_frame([[1.0], [2.0]], ensure_2d=True)[0].shape == (2, 1)
 

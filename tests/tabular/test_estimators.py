@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import pickle
 
 import numpy as np
@@ -15,6 +16,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 import wordexperts
 from wordexperts.io import ModelFileError
+from wordexperts.tabular.estimators import PATIENCE_STEPS
 from wordexperts.tabular import (
     WordExpertsClassifier,
     WordExpertsImputer,
@@ -76,11 +78,12 @@ def test_same_seed_same_model_different_seed_different():
 
 def test_training_history_and_early_stopping():
     X, y = mixed_table(300)
-    model = WordExpertsClassifier(epochs=400, patience=3, random_state=0).fit(X, y)
+    model = WordExpertsClassifier(epochs=600, patience=3, random_state=0).fit(X, y)
     history = model.history_
     assert len(history["loss"]) == len(history["val_loss"]) == len(history["seconds"]) == model.n_epochs_
-    assert model.n_epochs_ < 400  # stopped early
-    assert model.n_epochs_ - model.best_epoch_ == 3
+    assert model.n_epochs_ < 600  # stopped early
+    # patience is 3 epochs but never fewer than PATIENCE_STEPS steps: 270 training rows = 3 steps an epoch
+    assert model.n_epochs_ - model.best_epoch_ == max(3, math.ceil(PATIENCE_STEPS / 3)) == 334
     assert history["loss"][-1] < history["loss"][0]
     assert min(history["val_loss"]) == pytest.approx(history["val_loss"][model.best_epoch_ - 1])
     paper = WordExpertsClassifier(preset="paper", epochs=4, random_state=0).fit(X, y)

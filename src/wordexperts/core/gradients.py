@@ -3,36 +3,37 @@
 :class:`OnePassGradients` computes what ``model.mlm_loss(x, method="one_pass").backward()``
 computes, in about a third of the time at the paper's tabular sizes. There a training step
 holds 128 rows x 6 columns of width 20, and it costs what its operations cost to dispatch, not
-what they compute; autograd's bookkeeping and PyTorch's slow kernels for small shapes (softmax
-over a short dimension, batched products of tiny matrices) set the pace. Same model, same
-parameters, same loss and gradients (to rounding); only the order of the sums changes.
+what they compute: autograd's bookkeeping and PyTorch's kernels for small shapes (a softmax
+over a short dimension, batched products of tiny matrices) set the pace. The same model, the
+same parameters, the same loss and gradients (to rounding): only the order of the sums and
+the number of operations change.
 
-That order is the mixture-of-experts form of paper.md §1. In a row's copy with position ``i``
-masked, the key at column ``j`` holds one of ``n_tokens`` words, so its input
+The order of the sums is the mixture-of-experts form of paper.md §1. In a row's copy with
+position ``i`` masked, the key at column ``j`` holds one of ``n_tokens`` words, so its input
 ``E e_t + p_j`` is one of ``L * n_tokens`` vectors: a table of *keys* ``(column, token)``,
-plus one key per query for its own masked slot (``E e_m + p_i``, the mask token). Each key's
-gate logit ``g_i . (E e_t + p_j)`` for every query and head, and its value
-``W_V (E e_t + p_j)`` (the expert), are computed once per step on that table, not per row::
+plus one key per query for its own masked slot (``E e_m + p_i``). Each key's gate logit
+``g_i . (E e_t + p_j)`` for every query and head, and its value ``W_V (E e_t + p_j)`` (the
+expert), are computed once per step on that table rather than once per row::
 
-    keys (K, d) ──> scores (K, P*H) ──> e = exp(scores - shift) ──┐
-               └──> values (K, H, dk) ─────────────────────────── table = [e * values, e]  (K, 2, P, H, dk)
-    row b:    summed_b = sum of the table over its L keys + the own slots   (an embedding bag)
-              mixture_b = summed_b[0] / summed_b[1]                          (softmax-weighted values)
+    keys (K, d) ──> logits (K, P*H*dk) ──> e = exp(logit - shift) ─┐
+               └──> values (K, H*dk) ───────────────────────────── table = [e * value | e]   (K, 2*P*H*dk)
+    row b:    summed_b = sum of the table rows of its L words and P own slots   (an embedding bag)
+              mixture_b = summed_b[:half] / summed_b[half:]                    (softmax-weighted values)
 
-The denominator ``e`` is repeated ``dk`` times so that both halves have the same shape: the
-division and its gradient are then plain element-wise operations. Everything after the
-mixture is position-wise (output projection, readout, head) and runs on ``(features, B*P)``
-matrices: PyTorch's CPU products are 2-4x faster with the long dimension last, and the
-LayerNorms (written out, over dim 0) then reduce across rows in contiguous vectors. The
-backward pass mirrors the forward step by step; the rows' gradients reach the table through
-one product with the rows' one-hot keys.
+Each gate logit is repeated once per value coordinate (``dk`` times), so the numerator and the
+denominator halves have the same shape and the division and its gradient are plain
+element-wise operations. Everything after the mixture is position-wise (output projection,
+readout, head) and runs on feature-major ``(features, B*P)`` matrices: PyTorch's CPU
+products are 2-4x faster with the long dimension last, and the LayerNorms, written out over
+dim 0, reduce across rows in contiguous vectors. The backward pass mirrors the forward; the
+rows' gradients reach the table through one product with the rows' one-hot keys.
 
-The softmax is shifted by one constant per (query, head), the largest logit in the table,
-rather than per row. Every ``e`` is then at most 1, but a query whose own slot scored far
-below the table's best could see its denominators underflow in some row; the call reports
-the smallest own-slot weight ``exp(own - shift)``, a lower bound on every row's denominator,
-and :meth:`OnePassGradients.normaliser_ok` says whether it is safe. It fails only for
-logits about 60 apart (float32), where the caller should use the module's own path.
+The softmax is shifted by one constant per (query, head, coordinate), the largest logit in the
+table, instead of per row. Every ``e`` is then at most 1, but a query whose own slot scores
+far below the table's best could see its denominator underflow in some row. Each call
+returns the smallest own-slot weight, a lower bound on every row's denominator, and
+:meth:`OnePassGradients.normaliser_ok` says whether it is safe; it fails only for logits about
+60 apart (float32), and the caller should then take the module's own path for that step.
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ import torch
 
 from .attention import BidirectionalAttention
 
-# A step's denominators must stay above tiny ** 0.7 (float32: ~2e-27; float64: ~1e-216):
-# below that, underflowed terms could move the gates by more than rounding does.
+# Denominators must stay above tiny ** 0.7 (float32: ~2e-27; float64: ~1e-216): below that,
+# underflowed terms could move the gates by more than rounding does.
 _NORMALISER_EXPONENT = 0.7
 
 
@@ -54,23 +55,22 @@ def fast_step_supported(model: object) -> bool:
 
 
 def _layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float):
-    """LayerNorm over dim 0 of ``x`` ``(d, N)``: ``(out, normalised, rstd)``."""
-    d = x.shape[0]
-    centred = torch.sub(x, x.sum(0), alpha=1.0 / d)  # (d, N)
-    rstd = (centred * centred).sum(0).mul_(1.0 / d).add_(eps).rsqrt_()  # (N,)
-    normalised = centred.mul_(rstd)  # (d, N)
-    return torch.addcmul(bias[:, None], normalised, weight[:, None]), normalised, rstd
+    """LayerNorm over dim 0 of ``x`` ``(d, N)``, weight and bias ``(d, 1)``.
+
+    Normalising each column over its ``d`` features is what batch norm does to a batch of
+    ``d`` samples in ``N`` channels (biased variance, no affine part): one kernel instead of a
+    handful. Returns ``(out, normalised, (mean, rstd))``.
+    """
+    normalised, mean, rstd = torch.native_batch_norm(x, None, None, None, None, True, 0.0, eps)  # (d, N)
+    return torch.addcmul(bias, normalised, weight), normalised, (mean, rstd)
 
 
-def _layer_norm_backward(d_out: torch.Tensor, normalised: torch.Tensor, rstd: torch.Tensor, weight: torch.Tensor):
-    """Gradients of :func:`_layer_norm`: ``(d_x, d_weight, d_bias)``."""
-    d = d_out.shape[0]
-    d_out_normalised = d_out * normalised  # (d, N)
-    d_weight, d_bias = d_out_normalised.sum(1), d_out.sum(1)
-    mean_g = torch.mv(d_out.T, weight)  # (N,): sum_k weight_k d_out_k
-    mean_gn = torch.mv(d_out_normalised.T, weight)  # (N,)
-    d_x = torch.addcmul(torch.sub(d_out * weight[:, None], mean_g, alpha=1.0 / d), normalised, mean_gn, value=-1.0 / d)
-    return d_x.mul_(rstd), d_weight, d_bias
+def _layer_norm_backward(d_out, x, normalised, statistics, weight, eps):
+    """Gradients of :func:`_layer_norm` (``weight`` as ``(d, 1)``): ``(d_x, d_weight, d_bias)``."""
+    d_x = torch.ops.aten.native_batch_norm_backward(
+        d_out * weight, x, None, None, None, *statistics, True, eps, (True, False, False)
+    )[0]
+    return d_x, (d_out * normalised).sum(1), d_out.sum(1)
 
 
 class OnePassGradients:
@@ -81,16 +81,16 @@ class OnePassGradients:
     and returns the *summed* loss over the ``B * P`` masked slots, the smallest own-slot
     softmax weight (see :meth:`normaliser_ok`), and the gradient of the *mean* loss for every
     parameter that has one, by parameter name: what ``model.mlm_loss(x, positions,
-    method="one_pass").backward()`` leaves in ``.grad``. The key bias has none (it cancels in
-    every softmax). No autograd graph is built.
+    method="one_pass").backward()`` leaves in ``.grad``. The key bias has none: it cancels
+    in every softmax. No autograd graph is built.
 
-    ``dropout`` is ``None`` or the masks of a ``bert`` block's two dropout sites, after
-    attention and after the feed-forward layer (see :class:`~.attention.Readout`), each
-    ``(d, B, P)`` (feature-major: ``mask[:, b, p]`` is row ``b``'s slot ``p``) holding 0 or
-    ``1 / (1 - rate)``.
+    ``dropout`` is ``None`` or the masks of a ``bert`` block's two dropout sites ``(2, d, B,
+    P)``, holding 0 or ``1 / (1 - rate)``: ``dropout[0]`` multiplies the attention output and
+    ``dropout[1]`` the feed-forward output, where :class:`~.attention.Readout` applies its two
+    ``nn.Dropout``; ``dropout[s, :, b, p]`` is row ``b``'s slot ``p`` (feature-major).
 
     The parameters are read through views made here: build a new one after moving or casting
-    the model (in-place updates, as an optimiser's, are seen).
+    the model. In-place updates, as an optimiser makes them, are seen.
 
     Examples:
         >>> torch.manual_seed(0) and None
@@ -109,36 +109,67 @@ class OnePassGradients:
         if not fast_step_supported(model):
             raise ValueError("the hand-derived one-pass gradients need a single-block BidirectionalAttention")
         c = model.config
-        self.config = c
-        self.params = {name: p.detach() for name, p in model.named_parameters()}
-        self.positional = model.positional.detach()
-        weight = self.params["token_embedding.weight"]
+        weight = model.token_embedding.weight
         device, dtype = weight.device, weight.dtype
         p = positions.to(device=device, dtype=torch.long)
-        L, P, T = length, p.numel(), c.n_tokens
-        self.length, self.n_positions, self.n_tokens = L, P, T
-        self.n_keys = L * T  # the rows' keys; then one own slot per query
-        self.scale = 1.0 / math.sqrt(c.d_head)
+        L, P, T, H, dk = length, p.numel(), c.n_tokens, c.n_heads, c.d_head
+        self.config, self.length, self.n_positions = c, L, P
+        self.n_words = L * T  # keys of the rows' words; then one own slot per query
+        self.n_keys = L * T + P
         self.normaliser_floor = torch.finfo(dtype).tiny ** _NORMALISER_EXPONENT
-        self.bert = c.block == "bert"
-        self.residual = c.residual or self.bert
+        self.bert, self.residual = c.block == "bert", c.residual or c.block == "bert"
+        self.learned_positions = c.positional == "learned"
+        self._views(model, length)
 
         # Key k < L*T is (column k // T, token k % T); key L*T + q is query q's own masked slot.
-        index = torch.arange(L * T + P, device=device)
+        index = torch.arange(self.n_keys, device=device)
         column = torch.cat([torch.arange(L, device=device).repeat_interleave(T), p])  # (K,)
         token = torch.cat([torch.arange(T, device=device).repeat(L), torch.full((P,), c.mask_token, device=device)])
-        # Key inputs E e_t + p_j from [E; positions]: a 0/1 matrix with two ones a row.
-        self.key_inputs = torch.zeros(index.numel(), T + L, dtype=dtype, device=device)  # (K, T+L)
-        self.key_inputs[index, token] = 1.0
-        self.key_inputs[index, T + column] = 1.0
+        # The keys' inputs E e_t + p_j as two 0/1 products, with E and with the positions.
+        self.key_words = torch.nn.functional.one_hot(token, T).to(dtype)  # (K, T)
+        self.key_columns = torch.nn.functional.one_hot(column, L).to(dtype)  # (K, L)
         # Query q sees neither the word in its own column nor the other queries' own slots.
-        own = index >= self.n_keys
+        own = index >= self.n_words
         hidden = (column[:, None] == p) & ~own[:, None]  # (K, P)
-        hidden |= own[:, None] & (index[:, None] - self.n_keys != torch.arange(P, device=device))
-        self.hidden = hidden[:, :, None]  # (K, P, 1): broadcast over heads
+        hidden |= own[:, None] & (index[:, None] - self.n_words != torch.arange(P, device=device))
+        self.hidden_logits = torch.zeros(self.n_keys, P, H * dk, dtype=dtype, device=device)
+        self.hidden_logits.masked_fill_(hidden[:, :, None], -math.inf)
+        self.hidden_logits = self.hidden_logits.view(self.n_keys, P * H * dk)  # (K, P*H*dk): added to the logits
+        # Row (p, h, k) of the query blocks holds query p's head-h part on head h's columns:
+        # the block-diagonal map that turns keys' key vectors into gate logits.
+        same_head = torch.eye(H, dtype=dtype, device=device).repeat_interleave(dk, 1)  # (H, H*dk)
+        self.head_blocks = same_head[:, None, :].expand(H, dk, H * dk).contiguous()  # (H, dk, H*dk)
+        self.head_blocks_scaled = (self.head_blocks * self.scale).view(1, H * dk, H * dk)
+        # Where e holds each query's own-slot weights (row L*T + q, block q, first coordinate).
+        q = torch.arange(P, device=device)
+        own_block = (self.n_words + q) * (P * H * dk) + q * (H * dk)  # (P,)
+        self.own_weights = (own_block[:, None] + torch.arange(0, H * dk, dk, device=device)).view(-1)  # (P*H,)
         self.column_offsets = torch.arange(L, device=device) * T  # (L,)
-        self.n_all_keys = index.numel()
+        self.own_keys = torch.arange(self.n_words, self.n_keys, device=device)  # (P,)
         self._per_batch: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+    def _views(self, model: BidirectionalAttention, length: int) -> None:
+        """Detached views of the parameters, in the shapes the step uses them in."""
+        c = model.config
+        self.scale = 1.0 / math.sqrt(c.d_head)
+        named = {name: p.detach() for name, p in model.named_parameters()}
+        # Every parameter but the key bias gets a gradient; these views share the parameters' storage.
+        self.names = [name for name in named if name != "blocks.0.attention.key.bias"]
+        self.parameters = [named[name] for name in self.names]
+        attention = "blocks.0.attention."
+        self.embedding = named["token_embedding.weight"]
+        self.positions = model.positional.detach()[:length]
+        self.w_query, self.b_query = named[attention + "query.weight"], named[attention + "query.bias"]
+        self.w_key, self.w_value = named[attention + "key.weight"], named[attention + "value.weight"]
+        self.b_value = named[attention + "value.bias"]
+        self.w_out, self.b_out = named[attention + "output.weight"], named[attention + "output.bias"]
+        self.w_head, self.b_head = named["head.weight"], named["head.bias"][:, None]
+        if c.block == "bert":
+            readout = "blocks.0.readout."
+            self.w_ffn0, self.b_ffn0 = named[readout + "ffn.0.weight"], named[readout + "ffn.0.bias"][:, None]
+            self.w_ffn2, self.b_ffn2 = named[readout + "ffn.2.weight"], named[readout + "ffn.2.bias"][:, None]
+            self.w_norm1, self.b_norm1 = named[readout + "norm1.weight"][:, None], named[readout + "norm1.bias"][:, None]
+            self.w_norm2, self.b_norm2 = named[readout + "norm2.weight"][:, None], named[readout + "norm2.bias"][:, None]
 
     def keys(self, x: torch.Tensor) -> torch.Tensor:
         """The keys each row of ``x`` ``(B, L)`` sums over: ``(B, L + P)``.
@@ -146,19 +177,18 @@ class OnePassGradients:
         Its words, ``column * n_tokens + token``, then the ``P`` own slots (the same in every
         row; each is hidden from all queries but its own).
         """
-        own = torch.arange(self.n_keys, self.n_all_keys, device=x.device).expand(x.shape[0], -1)  # (B, P)
-        return torch.cat([x + self.column_offsets, own], 1)
+        return torch.cat([x + self.column_offsets, self.own_keys.expand(x.shape[0], -1)], 1)
 
-    def _batch_constants(self, rows: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _batch_constants(self, rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Bag offsets ``(B,)``, slot one-hot ``(P, B*P)`` and ``-1`` ``(1, B*P)`` for ``rows`` rows."""
         constants = self._per_batch.get(rows)
         if constants is None:
-            P, device = self.n_positions, like.device
+            P, like = self.n_positions, self.hidden_logits
             per_row = self.length + P
-            offsets = torch.arange(0, rows * per_row, per_row, device=device)
-            slot = torch.arange(rows * P, device=device) % P
+            offsets = torch.arange(0, rows * per_row, per_row, device=like.device)
+            slot = torch.arange(rows * P, device=like.device) % P
             slot_onehot = torch.nn.functional.one_hot(slot, P).T.to(like.dtype).contiguous()  # (P, B*P)
-            minus_one = torch.full((1, rows * P), -1.0, dtype=like.dtype, device=device)
+            minus_one = torch.full((1, rows * P), -1.0, dtype=like.dtype, device=like.device)
             constants = self._per_batch[rows] = (offsets, slot_onehot, minus_one)
         return constants
 
@@ -166,120 +196,110 @@ class OnePassGradients:
         self,
         keys: torch.Tensor,
         targets: torch.Tensor,
-        dropout: tuple[torch.Tensor, torch.Tensor] | None = None,
+        dropout: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        c, w = self.config, self.params
-        B, L, P, T, K0, K = keys.shape[0], self.length, self.n_positions, self.n_tokens, self.n_keys, self.n_all_keys
+        c = self.config
+        B, P, K, K0 = keys.shape[0], self.n_positions, self.n_keys, self.n_words
         H, dk, d = c.n_heads, c.d_head, c.d_model
-        Q, PHk = B * P, P * H * dk
-        offsets, slot_onehot, minus_one = self._batch_constants(B, self.key_inputs)
-        w_query, w_key, w_value = w["blocks.0.attention.query.weight"], w["blocks.0.attention.key.weight"], w["blocks.0.attention.value.weight"]
-        b_value, w_out = w["blocks.0.attention.value.bias"], w["blocks.0.attention.output.weight"]
-        w_head = w["head.weight"]
+        Q, Hk = B * P, H * dk
+        PHk = P * Hk
+        offsets, slot_onehot, minus_one = self._batch_constants(B)
 
         # ---- forward: the key table ----
-        words_and_positions = torch.cat([w["token_embedding.weight"], self.positional[:L]])  # (T+L, d)
-        h_keys = torch.mm(self.key_inputs, words_and_positions)  # (K, d): E e_t + p_j
+        h_keys = torch.addmm(torch.mm(self.key_words, self.embedding), self.key_columns, self.positions)  # (K, d)
         h_own = h_keys[K0:]  # (P, d): each query's masked slot, E e_m + p_i
-        queries = torch.addmm(w["blocks.0.attention.query.bias"], h_own, w_query.T, beta=self.scale, alpha=self.scale)  # (P, H*dk)
-        gates = (queries.view(P, H, dk, 1) * w_key.view(1, H, dk, d)).sum(2)  # (P, H, d): K^T q / sqrt(dk)
-        # Each gate repeated dk times, so that the logits come out beside every value coordinate.
-        gates = gates[:, :, None].expand(P, H, dk, d).reshape(PHk, d)  # (P*H*dk, d)
-        scores = torch.mm(h_keys, gates.T)  # (K, P*H*dk)
-        scores.view(-1, P, H * dk).masked_fill_(self.hidden, -math.inf)
-        table = torch.empty(K, 2, PHk, dtype=scores.dtype, device=scores.device)  # [e * value, e]
-        e = torch.exp(scores.sub_(scores.amax(0)), out=table[:, 1])  # (K, P*H*dk): <= 1, hidden keys 0
-        values = torch.mm(h_keys, w_value.T)  # (K, H*dk)
-        torch.mul(e.view(K, P, H * dk), values[:, None], out=table[:, 0].view(K, P, H * dk))
+        queries = torch.addmm(self.b_query, h_own, self.w_query.T, beta=self.scale, alpha=self.scale)  # (P, H*dk)
+        query_blocks = (queries.view(P, 1, 1, Hk) * self.head_blocks).view(PHk, Hk)  # (P*H*dk, H*dk)
+        key_vectors = torch.mm(h_keys, self.w_key.T)  # (K, H*dk); the key bias cancels in the softmax
+        logits = torch.addmm(self.hidden_logits, key_vectors, query_blocks.T)  # (K, P*H*dk): g_ph . h_k
+        e = torch.exp(logits.sub_(logits.amax(0)))  # (K, P*H*dk): at most 1, hidden keys 0
+        values = torch.mm(h_keys, self.w_value.T)  # (K, H*dk): without the value bias
+        table = torch.cat([(e.view(K, P, Hk) * values[:, None]).view(K, PHk), e], 1)  # (K, 2*P*H*dk)
 
         # ---- forward: rows; slots q = b * P + p, activations feature-major (features, Q) ----
-        summed = torch.embedding_bag(table.view(K, 2 * PHk), keys.view(-1), offsets, False, 0)[0].view(B, 2, PHk)
-        normaliser = summed[:, 1]  # (B, P*H*dk)
-        mixture = (summed[:, 0] / normaliser).view(Q, H * dk)  # (Q, H*dk): softmax-weighted values, no bias
-        bias_out = torch.addmv(w["blocks.0.attention.output.bias"], w_out, b_value)  # (d,): the weights sum to one
-        attended = torch.addmm(bias_out[:, None], w_out, mixture.T)  # (d, Q)
-        h_slots = torch.mm(h_own.T, slot_onehot) if self.residual else None  # (d, Q): h_own of each slot
-
+        summed = torch.embedding_bag(table, keys.view(-1), offsets, False, 0)[0]  # (B, 2*P*H*dk)
+        normaliser = summed[:, PHk:]  # (B, P*H*dk)
+        mixture = summed[:, :PHk] / normaliser  # (B, P*H*dk): softmax-weighted values
+        mixture_rows = mixture.view(Q, Hk)  # (Q, H*dk)
+        bias_out = torch.addmm(self.b_out[:, None], self.w_out, self.b_value[:, None])  # (d, 1): weights sum to one
+        attended = torch.addmm(bias_out, self.w_out, mixture_rows.T)  # (d, Q)
+        h_slots = torch.mm(h_own.T, slot_onehot) if self.residual else None  # (d, Q): each slot's own input
         if self.bert:
-            prefix, eps = "blocks.0.readout.", c.layer_norm_eps
-            w_ffn0, w_ffn2 = w[prefix + "ffn.0.weight"], w[prefix + "ffn.2.weight"]
-            pre1 = attended + h_slots if dropout is None else torch.addcmul(h_slots, attended, dropout[0].view(d, Q))
-            z, z_normalised, z_rstd = _layer_norm(pre1, w[prefix + "norm1.weight"], w[prefix + "norm1.bias"], eps)
-            hidden_ff = torch.addmm(w[prefix + "ffn.0.bias"][:, None], w_ffn0, z)  # (F, Q)
-            relu = torch.relu(hidden_ff)  # (F, Q)
-            ff = torch.addmm(w[prefix + "ffn.2.bias"][:, None], w_ffn2, relu)  # (d, Q)
-            pre2 = z + ff if dropout is None else torch.addcmul(z, ff, dropout[1].view(d, Q))  # (d, Q)
-            out, out_normalised, out_rstd = _layer_norm(pre2, w[prefix + "norm2.weight"], w[prefix + "norm2.bias"], eps)
+            eps = c.layer_norm_eps
+            mask_attended, mask_ff = (None, None) if dropout is None else dropout.view(2, d, Q)  # (d, Q) each
+            pre1 = attended.add_(h_slots) if dropout is None else torch.addcmul(h_slots, attended, mask_attended)
+            z, z_normalised, z_statistics = _layer_norm(pre1, self.w_norm1, self.b_norm1, eps)  # (d, Q)
+            hidden = torch.addmm(self.b_ffn0, self.w_ffn0, z)  # (F, Q)
+            relu = torch.relu(hidden)  # (F, Q)
+            ff = torch.addmm(self.b_ffn2, self.w_ffn2, relu)  # (d, Q)
+            pre2 = ff.add_(z) if dropout is None else torch.addcmul(z, ff, mask_ff)  # (d, Q)
+            out, out_normalised, out_statistics = _layer_norm(pre2, self.w_norm2, self.b_norm2, eps)
         else:
-            out = attended + h_slots if self.residual else attended  # (d, Q)
-        logits = torch.addmm(w["head.bias"][:, None], w_head, out)  # (V, Q)
-        log_probs = torch.log_softmax(logits, 0)  # (V, Q)
+            out = attended.add_(h_slots) if self.residual else attended  # (d, Q)
+        # Classes along dim 0: PyTorch's CPU log-softmax over a short last dimension is ~20x slower.
+        log_probs = torch.log_softmax(torch.addmm(self.b_head, self.w_head, out), 0)  # (V, Q)
         flat_targets = targets.reshape(1, Q)  # (1, Q)
         loss = -log_probs.gather(0, flat_targets).sum()
 
         # ---- backward: the position-wise part ----
+        readout, attention = "blocks.0.readout.", "blocks.0.attention."
         grads: dict[str, torch.Tensor] = {}
         d_logits = torch.exp(log_probs).scatter_add_(0, flat_targets, minus_one).mul_(1.0 / Q)  # (V, Q)
         grads["head.weight"] = torch.mm(d_logits, out.T)  # (V, d)
         grads["head.bias"] = d_logits.sum(1)
-        d_out = torch.mm(w_head.T, d_logits)  # (d, Q)
+        d_out = torch.mm(self.w_head.T, d_logits)  # (d, Q)
         if self.bert:
-            d_pre2, grads[prefix + "norm2.weight"], grads[prefix + "norm2.bias"] = _layer_norm_backward(
-                d_out, out_normalised, out_rstd, w[prefix + "norm2.weight"]
+            d_pre2, grads[readout + "norm2.weight"], grads[readout + "norm2.bias"] = _layer_norm_backward(
+                d_out, pre2, out_normalised, out_statistics, self.w_norm2, eps
             )
-            d_ff = d_pre2 if dropout is None else d_pre2 * dropout[1].view(d, Q)  # (d, Q)
-            grads[prefix + "ffn.2.weight"] = torch.mm(d_ff, relu.T)  # (d, F)
-            grads[prefix + "ffn.2.bias"] = d_ff.sum(1)
-            d_hidden = torch.ops.aten.threshold_backward(torch.mm(w_ffn2.T, d_ff), hidden_ff, 0)  # (F, Q)
-            grads[prefix + "ffn.0.weight"] = torch.mm(d_hidden, z.T)  # (F, d)
-            grads[prefix + "ffn.0.bias"] = d_hidden.sum(1)
-            d_z = torch.addmm(d_pre2, w_ffn0.T, d_hidden)  # (d, Q)
-            d_pre1, grads[prefix + "norm1.weight"], grads[prefix + "norm1.bias"] = _layer_norm_backward(
-                d_z, z_normalised, z_rstd, w[prefix + "norm1.weight"]
+            d_ff = d_pre2 if dropout is None else d_pre2 * mask_ff  # (d, Q)
+            grads[readout + "ffn.2.weight"] = torch.mm(d_ff, relu.T)  # (d, F)
+            grads[readout + "ffn.2.bias"] = d_ff.sum(1)
+            d_hidden = torch.ops.aten.threshold_backward(torch.mm(self.w_ffn2.T, d_ff), hidden, 0)  # (F, Q)
+            grads[readout + "ffn.0.weight"] = torch.mm(d_hidden, z.T)  # (F, d)
+            grads[readout + "ffn.0.bias"] = d_hidden.sum(1)
+            d_z = torch.addmm(d_pre2, self.w_ffn0.T, d_hidden)  # (d, Q)
+            d_pre1, grads[readout + "norm1.weight"], grads[readout + "norm1.bias"] = _layer_norm_backward(
+                d_z, pre1, z_normalised, z_statistics, self.w_norm1, eps
             )
-            d_attended = d_pre1 if dropout is None else d_pre1 * dropout[0].view(d, Q)  # (d, Q)
+            d_attended = d_pre1 if dropout is None else d_pre1 * mask_attended  # (d, Q)
             d_h_own = d_pre1.view(d, B, P).sum(1)  # (d, P): the residual
         else:
             d_attended = d_out
             d_h_own = d_out.view(d, B, P).sum(1) if self.residual else None
 
         # ---- backward: attention over the rows ----
-        prefix = "blocks.0.attention."
         d_bias_out = d_attended.sum(1)  # (d,)
-        grads[prefix + "output.weight"] = torch.addr(torch.mm(d_attended, mixture), d_bias_out, b_value)  # (d, H*dk)
-        grads[prefix + "output.bias"] = d_bias_out
-        grads[prefix + "value.bias"] = torch.mv(w_out.T, d_bias_out)  # (H*dk,)
-        d_mixture = torch.mm(d_attended.T, w_out).view(B, PHk)  # (B, P*H*dk)
-        d_summed = torch.empty(B, 2, PHk, dtype=d_mixture.dtype, device=d_mixture.device)
-        torch.div(d_mixture, normaliser, out=d_summed[:, 0])  # d / d numerator
-        torch.mul(d_summed[:, 0], mixture.view(B, PHk), out=d_summed[:, 1]).neg_()  # d / d denominator
-        d_summed = d_summed.view(B, 2 * PHk)
+        grads[attention + "output.weight"] = torch.addr(torch.mm(d_attended, mixture_rows), d_bias_out, self.b_value)
+        grads[attention + "output.bias"] = d_bias_out
+        grads[attention + "value.bias"] = torch.mv(self.w_out.T, d_bias_out)  # (H*dk,)
+        d_numerator = torch.mm(d_attended.T, self.w_out).view(B, PHk).div_(normaliser)  # (B, P*H*dk)
+        d_summed = torch.cat([d_numerator, (d_numerator * mixture).neg_()], 1)  # (B, 2*P*H*dk): [numerator, denominator]
         # Each row's gradient goes back to its keys: a product with the rows' one-hot keys.
         onehot = torch.zeros(B, K, dtype=d_summed.dtype, device=d_summed.device).scatter_(1, keys, 1.0)  # (B, K)
-        d_table = torch.mm(onehot.T, d_summed).view(K, 2, P, H * dk)  # (K, 2, P, H*dk)
+        d_table = torch.mm(onehot.T, d_summed)  # (K, 2*P*H*dk)
 
         # ---- backward: the key table ----
-        d_scores = torch.addcmul(d_table[:, 1], d_table[:, 0], values[:, None]).mul_(e.view(K, P, H * dk))
-        d_scores = d_scores.view(K, PHk)  # hidden keys have e = 0; the shift carries no gradient
-        d_values = (d_table[:, 0] * e.view(K, P, H * dk)).sum(1)  # (K, H*dk)
-        d_gates = torch.mm(d_scores.T, h_keys).view(P, H, dk, d).sum(2)  # (P, H, d): the dk copies add up
-        d_h_keys = torch.addmm(torch.mm(d_scores, gates), d_values, w_value)  # (K, d)
-        grads[prefix + "value.weight"] = torch.mm(d_values.T, h_keys)  # (H*dk, d)
-        grads[prefix + "key.weight"] = (queries.view(P, H, dk, 1) * d_gates.view(P, H, 1, d)).sum(0).view(H * dk, d)
-        d_queries = (d_gates.view(P, H, 1, d) * w_key.view(1, H, dk, d)).sum(-1).view(P, H * dk).mul_(self.scale)
-        grads[prefix + "query.weight"] = torch.mm(d_queries.T, h_own)  # (H*dk, d)
-        grads[prefix + "query.bias"] = d_queries.sum(0)
-        d_own = torch.mm(d_queries, w_query) if d_h_own is None else torch.addmm(d_h_own.T, d_queries, w_query)  # (P, d)
-        d_h_keys[K0:] += d_own
-        d_words_and_positions = torch.mm(self.key_inputs.T, d_h_keys)  # (T+L, d)
-        grads["token_embedding.weight"] = d_words_and_positions[:T]
-        if "positional" in w:
-            rest = self.positional.shape[0] - L
-            d_positions = d_words_and_positions[T:]
+        d_weighted = d_table[:, :PHk].view(K, P, Hk)  # d / d (e * value)
+        d_logits_table = torch.addcmul(d_table[:, PHk:].view(K, P, Hk), d_weighted, values[:, None])
+        d_logits_table = d_logits_table.mul_(e.view(K, P, Hk)).view(K, PHk)  # hidden keys: e = 0; shift: no gradient
+        d_values = (d_weighted * e.view(K, P, Hk)).sum(1)  # (K, H*dk)
+        d_query_blocks = torch.mm(d_logits_table.T, key_vectors).view(P, Hk, Hk)  # (P, H*dk, H*dk)
+        d_queries = (d_query_blocks * self.head_blocks_scaled).sum(1)  # (P, H*dk): d / d (W_Q h + b_Q)
+        d_key_vectors = torch.mm(d_logits_table, query_blocks)  # (K, H*dk)
+        grads[attention + "key.weight"] = torch.mm(d_key_vectors.T, h_keys)  # (H*dk, d)
+        grads[attention + "value.weight"] = torch.mm(d_values.T, h_keys)  # (H*dk, d)
+        grads[attention + "query.weight"] = torch.mm(d_queries.T, h_own)  # (H*dk, d)
+        grads[attention + "query.bias"] = d_queries.sum(0)
+        d_h_keys = torch.addmm(torch.mm(d_key_vectors, self.w_key), d_values, self.w_value)  # (K, d)
+        d_own = torch.mm(d_queries, self.w_query) if d_h_own is None else torch.addmm(d_h_own.T, d_queries, self.w_query)
+        d_h_keys[K0:] += d_own  # (P, d)
+        grads["token_embedding.weight"] = torch.mm(self.key_words.T, d_h_keys)  # (T, d)
+        if self.learned_positions:
+            d_positions = torch.mm(self.key_columns.T, d_h_keys)  # (L, d)
+            rest = c.max_len - self.length
             grads["positional"] = torch.cat([d_positions, d_positions.new_zeros(rest, d)]) if rest else d_positions
-        smallest = e[K0:].view(P, P, H, dk)[..., 0].diagonal(0, 0, 1).amin()  # own-slot weights: no denominator is below
-
-        return loss, smallest, grads
+        return loss, torch.take(e, self.own_weights).amin(), grads
 
     def normaliser_ok(self, smallest: torch.Tensor | float) -> bool:
         """Whether a step's softmax denominators are safely away from underflow (see the module docstring)."""

@@ -95,7 +95,7 @@ def _is_sparse(X: object) -> bool:
 
 def _reject_1d(what: str, shape: tuple) -> None:
     raise ValueError(
-        f"Expected 2D array, got 1D array instead: {what} has shape {shape}; reshape it with "
+        f"Expected 2D array, got 1D array instead: {what} has shape {shape}. Reshape your data with "
         f".reshape(-1, 1) if it is one column, or .reshape(1, -1) if it is one row"
     )
 

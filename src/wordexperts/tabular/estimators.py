@@ -200,7 +200,7 @@ class _WordExpertsTable(BaseEstimator):
                 f"X has no column names, but this {type(self).__name__} was fitted with columns {list(fitted)}"
             )
         if fitted is None and named:
-            frame = frame.set_axis([str(j) for j in range(frame.shape[1])], axis=1)
+            frame = frame.set_axis([f"x{j}" for j in range(frame.shape[1])], axis=1)  # as as_frame names arrays
         if frame.shape[1] != self.n_features_in_ and fitted is None:
             raise ValueError(
                 f"X has {frame.shape[1]} features, but {type(self).__name__} is expecting {self.n_features_in_} "
