@@ -108,6 +108,35 @@ def _bench_masking(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_fit(args: argparse.Namespace) -> int:
+    from .bench.tabular import time_fit_predict
+    from .io import atomic_write_text
+
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    epochs, repeats, rows = (5, 1, 10_000) if args.quick else (args.epochs, args.repeats, 100_000)
+    result = time_fit_predict(epochs=epochs, repeats=repeats, predict_rows=rows, seed=args.seed, n_threads=args.threads)
+    report = "\n".join(
+        [
+            f"Paper preset, {result['rows']} rows x {result['columns']} columns (paper simulation 5/0.9/0, seed 4951), "
+            f"{result['epochs']} epochs, {result['n_threads']} thread(s), torch {result['torch']}, {result['machine']}",
+            "",
+            f"fit: {result['fit_seconds_median']:.2f} s median of {result['repeats']} "
+            f"(min {result['fit_seconds_min']:.2f}, max {result['fit_seconds_max']:.2f}); "
+            f"{result['ms_per_epoch']:.1f} ms per epoch; OOD accuracy of the last fit {result['ood_accuracy_last_fit']:.3f}",
+            f"predict: {result['predict_rows_per_second']:,.0f} rows per second ({result['predict_rows']:,} rows, median of 3)",
+        ]
+    )
+    print(report)
+    if args.out:
+        out = Path(args.out)
+        atomic_write_text(out / "fit.json", json.dumps(result, indent=2) + "\n")
+        command = "wordexperts " + " ".join(sys.argv[1:]) if sys.argv[1:] else "wordexperts bench fit"
+        atomic_write_text(out / "fit.md", f"# Fit and predict speed\n\nCommand: `{command}`\n\n{report}\n")
+        print(f"\nwrote {out / 'fit.json'} and {out / 'fit.md'}")
+    return 0
+
+
 # ---- tables: fit, predict, impute, explain ----
 
 TASKS = ("classification", "regression", "impute")
@@ -261,6 +290,13 @@ def build_parser() -> argparse.ArgumentParser:
     masking.add_argument("--quick", action="store_true", help="500 rows, 3 epochs: a smoke run")
     masking.add_argument("--out", help="folder for masking.json and masking.md")
     masking.set_defaults(run=_bench_masking)
+    fit_bench = benches.add_parser("fit", help="paper-preset fit time (2000 x 6, 200 epochs) and predict throughput")
+    common(fit_bench, 1)
+    fit_bench.add_argument("--epochs", type=positive_int, default=200, help="epochs per fit (default 200)")
+    fit_bench.add_argument("--repeats", type=positive_int, default=3, help="fits to time (default 3)")
+    fit_bench.add_argument("--quick", action="store_true", help="one fit of 5 epochs, 10,000 rows predicted")
+    fit_bench.add_argument("--out", help="folder for fit.json and fit.md")
+    fit_bench.set_defaults(run=_bench_fit)
 
     fit = commands.add_parser("fit", help="fit a classifier, regressor or imputer on a CSV/Parquet table")
     fit.add_argument("data", help="training table (.csv or .parquet)")

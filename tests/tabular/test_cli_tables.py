@@ -88,3 +88,14 @@ def test_user_mistakes_are_one_line_errors(tmp_path, table, capsys):
     assert "--task impute" in capsys.readouterr().err
     assert main(["predict", str(model), str(tmp_path / "x.txt"), "--out", str(tmp_path / "p.csv")]) == 2
     assert "unknown table format" in capsys.readouterr().err
+
+
+def test_bench_fit_quick_writes_its_report(tmp_path, capsys):
+    import json
+
+    assert main(["bench", "fit", "--quick", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "fit.json").read_text())
+    assert result["rows"] == 2000 and result["columns"] == 6 and result["epochs"] == 5
+    assert result["fit_seconds_median"] > 0 and result["predict_rows_per_second"] > 1000
+    assert "rows per second" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.json", "fit.md"]
