@@ -15,8 +15,16 @@ answer was read from (:meth:`explain`).
 
 Presets (``preset=``): ``None`` (our defaults, below) or ``"paper"`` (paper.md §2: width 20,
 5 heads of 4, feed-forward 5, one post-LN block, dropout 0.1, Keras initialisation, Adam 1e-3
-with eps 1e-7, 200 epochs of 128 rows, no early stopping, shared bin vocabulary). A parameter
+with eps 1e-7, 200 epochs, batch 128, no early stopping, shared bin vocabulary). A parameter
 left at ``None`` takes the preset's value; any value you pass wins over the preset.
+
+One difference from the paper's code, and what it costs: ``batching="rows"`` (both presets)
+takes 128 *rows* per step, each masked at every column in one exact pass (16 steps an epoch
+on 2000 rows); the paper's code took 128 shuffled masked *copies* per step (94 steps an
+epoch). Same objective, six times fewer Adam steps. On the simulation 5/0.9/0 (first 5 paper
+seeds) that gave OOD accuracy 0.365 against the paper's 0.377 (all 20 seeds: 0.355 against
+0.392); ``batching="copies"`` is the paper's recipe exactly (0.412 on the first 5 seeds) at
+about six times the fit time.
 
 Our defaults, and why:
 
@@ -60,12 +68,12 @@ TARGET = "<target>"  # the target's column name inside the encoded table (not a 
 PRESETS: dict[str | None, dict[str, Any]] = {
     None: dict(
         d_model=32, n_heads=4, d_ff=64, n_layers=1, dropout=0.1, init="keras", lr=3e-3, eps=1e-7,
-        epochs=300, batch_size=128, early_stopping=True, validation_fraction=0.1, patience=20,
+        epochs=300, batch_size=128, batching="rows", early_stopping=True, validation_fraction=0.1, patience=20,
         n_bins=10, shared_vocabulary=False,
     ),
     "paper": dict(
         d_model=20, n_heads=5, d_ff=5, n_layers=1, dropout=0.1, init="keras", lr=1e-3, eps=1e-7,
-        epochs=200, batch_size=128, early_stopping=False, validation_fraction=0.1, patience=20,
+        epochs=200, batch_size=128, batching="rows", early_stopping=False, validation_fraction=0.1, patience=20,
         n_bins=10, shared_vocabulary=True,
     ),
 }
@@ -126,6 +134,7 @@ class _WordExpertsTable(BaseEstimator):
         eps: float | None = None,
         epochs: int | None = None,
         batch_size: int | None = None,
+        batching: str | None = None,
         early_stopping: bool | None = None,
         validation_fraction: float | None = None,
         patience: int | None = None,
@@ -150,6 +159,7 @@ class _WordExpertsTable(BaseEstimator):
         self.eps = eps
         self.epochs = epochs
         self.batch_size = batch_size
+        self.batching = batching
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.patience = patience
@@ -265,7 +275,8 @@ class _WordExpertsTable(BaseEstimator):
         best = {"loss": math.inf, "epoch": -1, "state": None}
         # Patience in epochs, but never fewer than PATIENCE_STEPS optimizer steps: on small
         # tables an epoch is one or two steps, and a few dozen steps decide nothing.
-        steps_per_epoch = math.ceil(len(train_rows) / params["batch_size"])
+        copies = encoder.n_columns_ if params["batching"] == "copies" else 1
+        steps_per_epoch = math.ceil(len(train_rows) * copies / params["batch_size"])
         patience = max(params["patience"], math.ceil(PATIENCE_STEPS / steps_per_epoch))
 
         def on_epoch(epoch: int, loss: float) -> bool:
@@ -281,7 +292,8 @@ class _WordExpertsTable(BaseEstimator):
         started = time.perf_counter()
         trained = train_mlm(
             model, train_tokens, epochs=params["epochs"], batch_size=params["batch_size"], lr=params["lr"],
-            eps=params["eps"], seed=seed, n_threads=self.n_threads, progress=self.progress, callback=on_epoch,
+            eps=params["eps"], batching=params["batching"], seed=seed, n_threads=self.n_threads,
+            progress=self.progress, callback=on_epoch,
         )
         history["seconds"] = list(trained.seconds)
         if best["state"] is not None:
