@@ -315,7 +315,7 @@ def test_missing_and_unseen_values_at_predict_time(fitted_classifier):
     model, X, _ = fitted_classifier
     odd = X.head(4).copy()
     odd["colour"] = ["purple", None, "red", "red"]  # unseen category, missing
-    odd["size"] = [np.nan, 1e9, -1e9, 0.0]  # missing, far outside the training range
+    odd["size"] = [np.nan, np.inf, -1e9, 0.0]  # missing, infinite (= missing), far outside the training range
     proba = model.predict_proba(odd)
     assert np.isfinite(proba).all()
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-9)

@@ -70,7 +70,7 @@ def _layer_norm_backward(d_out, x, normalised, statistics, weight, eps):
     d_x = torch.ops.aten.native_batch_norm_backward(
         d_out * weight, x, None, None, None, *statistics, True, eps, (True, False, False)
     )[0]
-    return d_x, (d_out * normalised).sum(1), d_out.sum(1)
+    return d_x, torch.linalg.vecdot(d_out, normalised), d_out.sum(1)
 
 
 class OnePassGradients:
@@ -131,6 +131,7 @@ class OnePassGradients:
         self.key_inputs_t = torch.cat([self.key_words, self.key_columns], 1).T.contiguous()  # (T + L, K)
         self.own_rows = torch.nn.functional.one_hot(index[L * T :], L * T + P).T.to(dtype).contiguous()  # (K, P)
         self.n_tokens = T
+        self.zero = torch.zeros((), dtype=dtype, device=device)  # the ignored input of addmm(beta=0)
         # Query q sees neither the word in its own column nor the other queries' own slots.
         own = index >= self.n_words
         hidden = (column[:, None] == p) & ~own[:, None]  # (K, P)
@@ -238,8 +239,7 @@ class OnePassGradients:
                 mask_attended, mask_ff = dropout[0], dropout[1]  # (d, Q) each
             pre1 = attended.add_(h_slots) if dropout is None else torch.addcmul(h_slots, attended, mask_attended)
             z, z_normalised, z_statistics = _layer_norm(pre1, self.w_norm1, self.b_norm1, eps)  # (d, Q)
-            hidden = torch.addmm(self.b_ffn0, self.w_ffn0, z)  # (F, Q)
-            relu = torch.relu(hidden)  # (F, Q)
+            relu = torch.addmm(self.b_ffn0, self.w_ffn0, z).relu_()  # (F, Q)
             ff = torch.addmm(self.b_ffn2, self.w_ffn2, relu)  # (d, Q)
             pre2 = ff.add_(z) if dropout is None else torch.addcmul(z, ff, mask_ff)  # (d, Q)
             out, out_normalised, out_statistics = _layer_norm(pre2, self.w_norm2, self.b_norm2, eps)
@@ -253,10 +253,11 @@ class OnePassGradients:
         # ---- backward: the position-wise part ----
         readout, attention = "blocks.0.readout.", "blocks.0.attention."
         grads: dict[str, torch.Tensor] = {}
-        d_logits = torch.exp(log_probs).scatter_add_(0, flat_targets, minus_one).mul_(1.0 / Q)  # (V, Q)
-        grads["head.weight"] = torch.mm(d_logits, out.T)  # (V, d)
-        grads["head.bias"] = d_logits.sum(1)
-        d_out = torch.mm(self.w_head_t, d_logits)  # (d, Q)
+        # d(mean loss) / d logits is (softmax - onehot) / Q; the 1 / Q rides on the products.
+        d_logits = torch.exp(log_probs).scatter_add_(0, flat_targets, minus_one)  # (V, Q), times Q
+        grads["head.weight"] = torch.addmm(self.zero, d_logits, out.T, beta=0.0, alpha=1.0 / Q)  # (V, d)
+        grads["head.bias"] = d_logits.sum(1).mul_(1.0 / Q)
+        d_out = torch.addmm(self.zero, self.w_head_t, d_logits, beta=0.0, alpha=1.0 / Q)  # (d, Q)
         if self.bert:
             d_pre2, grads[readout + "norm2.weight"], grads[readout + "norm2.bias"] = _layer_norm_backward(
                 d_out, pre2, out_normalised, out_statistics, self.w_norm2, eps
@@ -264,7 +265,7 @@ class OnePassGradients:
             d_ff = d_pre2 if dropout is None else d_pre2 * mask_ff  # (d, Q)
             grads[readout + "ffn.2.weight"] = torch.mm(d_ff, relu.T)  # (d, F)
             grads[readout + "ffn.2.bias"] = d_ff.sum(1)
-            d_hidden = torch.ops.aten.threshold_backward(torch.mm(self.w_ffn2_t, d_ff), hidden, 0)  # (F, Q)
+            d_hidden = torch.ops.aten.threshold_backward(torch.mm(self.w_ffn2_t, d_ff), relu, 0)  # (F, Q)
             grads[readout + "ffn.0.weight"] = torch.mm(d_hidden, z.T)  # (F, d)
             grads[readout + "ffn.0.bias"] = d_hidden.sum(1)
             d_z = torch.addmm(d_pre2, self.w_ffn0_t, d_hidden)  # (d, Q)

@@ -29,9 +29,9 @@ Decisions worth knowing (each is tested):
   A column with at most ``n_bins`` distinct training values gets one bin per distinct
   value, with inner edges at the midpoints, so 4/6/8 cylinders give 3 bins and integer
   codes 0..n-1 give tokens 0..n-1 (in the shared layout: the paper's pre-binned data).
-- ``±inf`` is an error in every column, at fit and at transform: it is almost always a bug
-  upstream, and no bin or category can stand for it.
-- Missing means ``pd.isna``: NaN, None, ``pd.NA``, NaT.
+- Missing means ``pd.isna``: NaN, None, ``pd.NA``, NaT; in a numeric column ``±inf`` too (no
+  bin can stand for it: it takes the missing token, at fit and at transform). In a
+  categorical column of numbers ``±inf`` is an error naming the column.
 - A categorical column holds values of one type: str, int, float or bool. Any two of these
   in one column is an error (bool and int too: ``True == 1`` would merge them silently).
   Categories are sorted, except for pandas ``category`` columns, which keep their declared
@@ -299,8 +299,7 @@ def _numeric_values(name: str, series: pd.Series) -> np.ndarray:
                 f"column {name!r} was numeric at fit but now holds {type(example).__name__} values (e.g. {example!r})"
             )
         x = pd.to_numeric(series, errors="raise").to_numpy(dtype=np.float64, na_value=np.nan)
-    _check_finite(name, x)
-    return x
+    return np.where(np.isinf(x), np.nan, x)  # a new array: the caller's data stay as they were
 
 
 def _quantile_edges(values: np.ndarray, n_bins: int) -> np.ndarray:
