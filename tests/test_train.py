@@ -1,11 +1,12 @@
 import copy
+import math
 
 import pytest
 import torch
 
 from wordexperts import BidirectionalAttention, to_experts
 from wordexperts.bench.demo import copy_task
-from wordexperts.train import resolve_device, torch_threads, train_mlm
+from wordexperts.train import DropoutMasks, FusedAdam, OnePassTraining, resolve_device, torch_threads, train_mlm
 
 
 def fresh(seed=0, **kwargs):
@@ -98,3 +99,121 @@ def test_one_pass_on_cuda_matches_cpu():
     on_gpu = model.to("cuda").masked_logits(x.to("cuda"))
     assert (on_gpu.cpu() - on_cpu).abs().max() <= 1e-4
     assert (to_experts(model).masked_logits(x.cuda()) - on_gpu).abs().max() <= 1e-4
+
+
+# ---- the fast road: hand-derived one-pass gradients, fused Adam, bulk dropout masks ----
+
+
+@pytest.mark.parametrize(
+    "kwargs, length, positions",
+    [(dict(block="bert"), 4, None), (dict(block="linear", residual=True), 4, [3, 0]), (dict(block="bert"), 3, [2])],
+)
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
+def test_fast_training_takes_the_same_steps_as_autograd(kwargs, length, positions, dtype, tolerance):
+    x = torch.randint(0, 6, (200, length))
+    model = fresh(**kwargs, dropout=0.0).to(dtype)
+    twin = copy.deepcopy(model)
+    fast = train_mlm(model, x, epochs=3, batch_size=32, seed=3, positions=positions)  # fast by default
+    slow = train_mlm(twin, x, epochs=3, batch_size=32, seed=3, positions=positions, fast=False)
+    assert max(abs(a - b) / b for a, b in zip(fast.loss, slow.loss, strict=True)) <= tolerance
+    for (name, p), q in zip(model.named_parameters(), twin.parameters(), strict=True):
+        assert (p - q).abs().max() <= 10 * tolerance, name
+
+
+def test_fast_training_is_seeded_and_its_dropout_counts():
+    x = torch.randint(0, 6, (200, 4))
+    model = fresh(block="bert", dropout=0.3)
+    twin, other = copy.deepcopy(model), copy.deepcopy(model)
+    undropped = fresh(block="bert", dropout=0.0)  # the same initial weights
+    state = torch.get_rng_state()
+    a = train_mlm(model, x, epochs=3, batch_size=32, seed=3, fast=True)
+    assert torch.equal(torch.get_rng_state(), state)
+    b = train_mlm(twin, x, epochs=3, batch_size=32, seed=3, fast=True)
+    c = train_mlm(other, x, epochs=3, batch_size=32, seed=4, fast=True)
+    d = train_mlm(undropped, x, epochs=3, batch_size=32, seed=3, fast=True)
+    assert a.loss == b.loss and c.loss != a.loss and d.loss != a.loss
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), twin.parameters(), strict=True))
+
+
+def test_fast_flag_is_checked_and_respected(monkeypatch):
+    x = torch.randint(0, 6, (40, 4))
+    for model, kwargs, reason in [
+        (to_experts(fresh()), {}, "single-block BidirectionalAttention"),
+        (fresh(n_layers=2), {}, "single-block BidirectionalAttention"),
+        (fresh(), dict(batching="copies"), "batching='rows'"),
+        (fresh(), dict(method="expand"), "method='one_pass' only"),
+    ]:
+        with pytest.raises(ValueError, match=f"fast=True: .*{reason}"):
+            train_mlm(model, x, epochs=1, fast=True, **kwargs)
+        train_mlm(model, x, epochs=1, **kwargs)  # the default falls back to autograd
+    import wordexperts.train as train_module
+
+    used = []
+    real = train_module.OnePassTraining
+    monkeypatch.setattr(train_module, "OnePassTraining", lambda *a, **k: used.append(1) or real(*a, **k))
+    train_mlm(fresh(), x, epochs=1, fast=False)
+    train_mlm(fresh(), x, epochs=1, method="expand")
+    assert used == []
+    train_mlm(fresh(), x, epochs=1)
+    train_mlm(fresh(), x, epochs=1, method="one_pass")
+    assert used == [1, 1]
+
+
+def test_fast_training_stops_when_the_callback_says_so():
+    seen = []
+    history = train_mlm(fresh(), torch.randint(0, 6, (40, 4)), epochs=5, callback=lambda e, loss: seen.append(e) or e == 1)
+    assert seen == [0, 1] and len(history.loss) == 2
+
+
+def test_steps_whose_softmax_could_underflow_go_through_autograd():
+    x = torch.randint(0, 6, (64, 4))
+    model = fresh(block="linear").double()
+    with torch.no_grad():  # logits hundreds apart: the table's shared shift underflows
+        model.blocks[0].attention.query.bias.fill_(10.0)
+        model.token_embedding.weight.mul_(40.0)
+    twin, probe = copy.deepcopy(model), copy.deepcopy(model)
+    fast = train_mlm(model, x, epochs=2, batch_size=16, seed=1)
+    slow = train_mlm(twin, x, epochs=2, batch_size=16, seed=1, fast=False)
+    assert all(math.isfinite(v) for v in fast.loss)
+    assert max(abs(a - b) / b for a, b in zip(fast.loss, slow.loss, strict=True)) <= 1e-10
+    training = OnePassTraining(probe, probe.check_tokens(x), torch.arange(4), lr=1e-3, eps=1e-8)
+    training.epoch(torch.randperm(64), 16)
+    assert training.fallback_steps > 0
+
+
+def test_dropout_masks_are_inverted_dropout_at_rate_p():
+    torch.manual_seed(0)
+    masks = DropoutMasks(0.1, dtype=torch.float32, device=torch.device("cpu"))
+    m = masks(1000, 1000)
+    assert m.shape == (1000, 1000) and m.dtype == torch.float32
+    assert set(m.unique().tolist()) == {0.0, torch.tensor(1 / 0.9).item()}
+    dropped = float((m == 0).float().mean())
+    assert abs(dropped - 0.1) <= 5 * math.sqrt(0.1 * 0.9 / m.numel())  # five standard errors
+    assert abs(float(m.double().mean()) - 1.0) <= 5 * math.sqrt(0.1 / 0.9 / m.numel())  # unbiased
+    assert not torch.equal(masks(100), masks(100))  # fresh draws
+    torch.manual_seed(0)
+    again = DropoutMasks(0.1, dtype=torch.float32, device=torch.device("cpu"))
+    assert torch.equal(again(1000, 1000), m)  # seeded from torch's generator
+    half = DropoutMasks(0.5, dtype=torch.float64, device=torch.device("cpu"))(200_000)
+    assert half.dtype == torch.float64 and abs(float((half == 0).double().mean()) - 0.5) <= 5 * math.sqrt(0.25 / 2e5)
+    with pytest.raises(ValueError, match="rate must be in"):
+        DropoutMasks(0.0, dtype=torch.float32, device=torch.device("cpu"))
+
+
+def test_fused_adam_updates_as_torch_adam():
+    torch.manual_seed(0)
+    start = [torch.randn(5, 3), torch.randn(7)]
+    reference = [p.clone().requires_grad_() for p in start]
+    optimizer = torch.optim.Adam(reference, lr=1e-2, eps=1e-7, fused=True)
+    fused, textbook = [p.clone() for p in start], [p.clone() for p in start]
+    adam, plain = FusedAdam(fused, lr=1e-2, eps=1e-7), FusedAdam(textbook, lr=1e-2, eps=1e-7)
+    plain.fused = False  # the path taken where PyTorch has no fused kernel
+    for _ in range(20):
+        grads = [torch.randn_like(p) for p in start]
+        for p, g in zip(reference, grads, strict=True):
+            p.grad = g.clone()
+        optimizer.step()
+        adam.step(grads)
+        plain.step(grads)
+    assert all(torch.equal(p.detach(), q) for p, q in zip(reference, fused, strict=True))
+    assert max(float((p.detach() - q).abs().max()) for p, q in zip(reference, textbook, strict=True)) <= 1e-6

@@ -143,11 +143,12 @@ TASKS = ("classification", "regression", "impute")
 
 
 def _infer_task(target: pd.Series) -> str:
-    """Regression for a float target with many distinct values, classification otherwise."""
-    numeric = pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target)
-    if numeric and target.dtype.kind == "f" and target.nunique() > 20:
-        return "regression"
-    return "classification"
+    """Classification for labels (text, bool, or at most 20 distinct integers); regression for other numbers."""
+    if not pd.api.types.is_numeric_dtype(target) or pd.api.types.is_bool_dtype(target):
+        return "classification"
+    values = target.dropna().to_numpy(dtype=float)
+    integral = bool(np.all(values == np.round(values)))
+    return "classification" if integral and target.nunique() <= 20 else "regression"
 
 
 def _fit(args: argparse.Namespace) -> int:
@@ -201,15 +202,15 @@ def _predict(args: argparse.Namespace) -> int:
         proba = model.predict_proba(table)
         for k, label in enumerate(model.classes_):
             out[f"proba_{label}"] = proba[:, k]
-    write_table(out, args.out)
-    message = f"predicted {len(out)} rows; wrote {args.out}"
-    if truth is not None and truth.notna().all():
+    score = ""
+    if truth is not None and truth.notna().all():  # scored before anything is written
         if hasattr(model, "classes_"):
-            message += f" (accuracy against column {target!r}: {model.score(table, truth):.4f})"
+            score = f" (accuracy against column {target!r}: {float(np.mean(out.iloc[:, 0] == truth)):.4f})"
         else:
-            mse = float(np.mean((out.iloc[:, 0].to_numpy() - truth.to_numpy(dtype=float)) ** 2))
-            message += f" (MSE against column {target!r}: {mse:.4g})"
-    print(message)
+            mse = float(np.mean((out.iloc[:, 0].to_numpy() - pd.to_numeric(truth).to_numpy(dtype=float)) ** 2))
+            score = f" (MSE against column {target!r}: {mse:.4g})"
+    write_table(out, args.out)
+    print(f"predicted {len(out)} rows; wrote {args.out}{score}")
     return 0
 
 
@@ -240,7 +241,7 @@ def _explain(args: argparse.Namespace) -> int:
     summary = model.explain_summary(table, column=args.column)
     print(f"mean gate weight of the masked {args.column or target!r} on each column, per head and summed:")
     print(summary.to_string(float_format="{:.3f}".format))
-    top = ", ".join(f"{name} {value:.2f}" for name, value in top_columns(summary, 3))
+    top = ", ".join(f"{name} {value:.2f}" for name, value in top_columns(summary, 3, masked=args.column or target))
     print(f"\nread mostly from: {top}\nwrote {', '.join(paths.values())}")
     return 0
 
@@ -301,7 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit = commands.add_parser("fit", help="fit a classifier, regressor or imputer on a CSV/Parquet table")
     fit.add_argument("data", help="training table (.csv or .parquet)")
     fit.add_argument("--target", help="the column to predict (not needed with --task impute)")
-    fit.add_argument("--task", choices=TASKS, help="default: regression for a float target with >20 values, else classification")
+    fit.add_argument(
+        "--task", choices=TASKS,
+        help="default: classification for text, bool or up to 20 distinct integers; regression otherwise",
+    )
     fit.add_argument("--out", required=True, help="model file to write (safetensors)")
     fit.add_argument("--preset", choices=["paper"], help="paper.md's architecture and training (default: ours)")
     fit.add_argument("--epochs", type=positive_int, help="training epochs (most epochs, with early stopping)")

@@ -3,8 +3,10 @@
 A model file is one safetensors file: the tensors, plus a JSON document (config,
 vocabularies, fitted attributes) in the safetensors header's metadata under the key
 ``"wordexperts"``. Loading parses JSON and raw tensor bytes only, never pickle. The JSON
-carries a format version and a SHA-256 digest of every tensor's bytes, so a tampered or
-truncated file is refused with a clear error instead of being loaded wrong.
+carries a format version, a SHA-256 digest of every tensor's bytes and one of the JSON
+document itself, so a truncated or accidentally altered file is refused with a clear error
+instead of being loaded wrong. (A digest stored in the file is no signature: it catches
+damage and careless edits, not someone who recomputes it.)
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ def _atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a written file gets the usual mode
         if isinstance(data, str):
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(data)
@@ -38,6 +41,12 @@ def _atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -61,6 +70,10 @@ def _digest(tensor: torch.Tensor) -> str:
     return hashlib.sha256(tensor.contiguous().numpy().tobytes()).hexdigest()
 
 
+def _document_digest(document: dict) -> str:
+    return hashlib.sha256(json.dumps(document, sort_keys=True, allow_nan=False).encode()).hexdigest()
+
+
 def write_model_file(path: str | os.PathLike, tensors: dict[str, torch.Tensor], document: dict) -> Path:
     """Write ``tensors`` and the JSON-serialisable ``document`` to one safetensors file, atomically.
 
@@ -79,6 +92,7 @@ def write_model_file(path: str | os.PathLike, tensors: dict[str, torch.Tensor], 
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "sha256": {name: _digest(t) for name, t in tensors.items()},
+        "document_sha256": _document_digest(document),
         "document": document,
     }
     data = save(tensors, metadata={METADATA_KEY: json.dumps(header, allow_nan=False)})
@@ -119,6 +133,8 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     for name, tensor in tensors.items():
         if _digest(tensor) != expected[name]:
             raise ModelFileError(f"{str(path)!r} has been altered: tensor {name!r} fails its SHA-256 check")
+    if header.get("document_sha256") != _document_digest(header.get("document")):
+        raise ModelFileError(f"{str(path)!r} has been altered: its JSON document fails its SHA-256 check")
     return tensors, header["document"]
 
 
@@ -140,12 +156,26 @@ def read_table(path: str | os.PathLike) -> "pd.DataFrame":
     kind = _table_format(path)
     if not path.is_file():
         raise FileNotFoundError(f"data file {str(path)!r} does not exist")
+    if kind == "csv":
+        _check_csv_header(path)
     try:
         return pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
     except pd.errors.EmptyDataError:
         raise ValueError(f"{str(path)!r} is empty") from None
     except (pd.errors.ParserError, OSError, ValueError) as error:
         raise ValueError(f"could not read {str(path)!r} as {kind}: {error}") from None
+
+
+def _check_csv_header(path: Path) -> None:
+    """pandas renames duplicate CSV columns (``a``, ``a.1``); refuse them instead, by name."""
+    import csv
+    from collections import Counter
+
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        header = next(csv.reader(f), [])
+    duplicated = sorted(name for name, count in Counter(header).items() if count > 1)
+    if duplicated:
+        raise ValueError(f"{str(path)!r} has duplicate column names {duplicated}; column names must be unique")
 
 
 def write_table(frame: "pd.DataFrame", path: str | os.PathLike, *, index: bool = False) -> Path:

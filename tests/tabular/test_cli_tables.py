@@ -99,3 +99,16 @@ def test_bench_fit_quick_writes_its_report(tmp_path, capsys):
     assert result["fit_seconds_median"] > 0 and result["predict_rows_per_second"] > 1000
     assert "rows per second" in capsys.readouterr().out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.json", "fit.md"]
+
+
+def test_duplicate_csv_columns_and_task_inference(tmp_path, capsys):
+    (tmp_path / "dup.csv").write_text("a,a,y\n1,2,p\n3,4,q\n")
+    assert main(["fit", str(tmp_path / "dup.csv"), "--target", "y", "--out", str(tmp_path / "m.safetensors")]) == 2
+    assert "duplicate column names ['a']" in capsys.readouterr().err
+    from wordexperts.cli import _infer_task
+
+    assert _infer_task(pd.Series([0.5, 1.5, 2.5] * 10)) == "regression"
+    assert _infer_task(pd.Series(np.arange(300))) == "regression"
+    assert _infer_task(pd.Series([1, 2, 3] * 10)) == "classification"
+    assert _infer_task(pd.Series(["a", "b"] * 10)) == "classification"
+    assert _infer_task(pd.Series([True, False] * 10)) == "classification"

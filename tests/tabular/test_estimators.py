@@ -351,3 +351,127 @@ def test_nan_inside_features_is_the_missing_token_not_a_nan_prediction(fitted_cl
     blank["shape"] = pd.Categorical([None] * 3, categories=X["shape"].cat.categories)
     proba = model.predict_proba(blank)
     assert np.isfinite(proba).all() and proba.shape == (3, 2)
+
+
+# ---- found in review: each of these once failed ----
+
+
+def test_a_blank_categorical_column_at_predict_time_is_all_missing(fitted_classifier):
+    model, X, _ = fitted_classifier
+    blank = X.head(5).assign(colour=np.nan)  # a blank CSV column reads as float NaN
+    assert np.isfinite(model.predict_proba(blank)).all()
+
+
+def test_a_gpu_fitted_file_opens_on_a_cpu_machine(tmp_path, fitted_classifier, monkeypatch):
+    model, X, _ = fitted_classifier
+    gpu = clone(model).set_params(device="cuda")
+    gpu.__dict__.update({k: v for k, v in vars(model).items() if k.endswith("_")})
+    path = gpu.save(tmp_path / "gpu.safetensors")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    again = load(path)
+    assert next(again.model_.parameters()).device.type == "cpu"
+    np.testing.assert_array_equal(again.predict_proba(X), model.predict_proba(X))
+
+
+def test_reserved_and_colliding_names():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=60), "<target>": rng.choice(["p", "q"], 60)})
+    with pytest.raises(ValueError, match="'<target>' is reserved"):
+        WordExpertsClassifier(epochs=1).fit(X, X["<target>"])
+    X = pd.DataFrame({"target": rng.choice(["p", "q"], 60), "b": rng.normal(size=60)})
+    model = WordExpertsClassifier(epochs=2, random_state=0).fit(X, X["target"].to_numpy())
+    summary = model.explain_summary(X)
+    assert list(summary.index) == ["target", "b", "target (target)"]
+
+
+def test_numpy_integers_from_a_grid_and_bad_settings():
+    X, y = mixed_table(120)
+    search = GridSearchCV(WordExpertsClassifier(random_state=0), {"epochs": np.arange(1, 3), "d_model": np.array([8, 16])}, cv=2)
+    assert search.fit(X, y).best_params_["epochs"] in (1, 2)
+    for bad, match in [
+        (dict(validation_fraction=1.5), "validation_fraction"),
+        (dict(lr=float("nan")), "lr"),
+        (dict(patience=0), "patience"),
+        (dict(early_stopping="no"), "early_stopping"),
+        (dict(d_model=10, n_heads=3), "multiple of n_heads"),
+        (dict(batching="columns"), "batching"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            WordExpertsClassifier(**bad).fit(X, y)
+
+
+def test_a_failed_refit_leaves_the_estimator_unfitted(fitted_classifier):
+    from sklearn.exceptions import NotFittedError
+
+    _, X, y = fitted_classifier
+    model = WordExpertsClassifier(epochs=2, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="only one class"):
+        model.fit(X, np.full(len(X), "a"))
+    with pytest.raises(NotFittedError):
+        model.predict(X)
+
+
+def test_the_json_document_is_checked_too(tmp_path, fitted_classifier):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    model, _, _ = fitted_classifier
+    path = model.save(tmp_path / "model.safetensors")
+    with safe_open(str(path), framework="pt") as f:
+        metadata, tensors = f.metadata(), {k: f.get_tensor(k) for k in f.keys()}
+    header = json.loads(metadata["wordexperts"])
+    header["document"]["fitted"]["target_position"] = 0  # a careless edit
+    save_file(tensors, str(tmp_path / "edited.safetensors"), metadata={"wordexperts": json.dumps(header)})
+    with pytest.raises(ModelFileError, match="JSON document fails its SHA-256"):
+        load(tmp_path / "edited.safetensors")
+
+
+def test_written_files_get_the_usual_permissions(tmp_path, fitted_classifier):
+    import os
+
+    model, _, _ = fitted_classifier
+    old = os.umask(0o022)
+    try:
+        path = model.save(tmp_path / "model.safetensors")
+    finally:
+        os.umask(old)
+    assert oct(path.stat().st_mode & 0o777) == oct(0o644)
+
+
+def test_parameters_with_numpy_values_and_int_keys_survive_save_and_load(tmp_path):
+    X = np.random.default_rng(0).normal(size=(80, 2))
+    y = (X[:, 0] > 0).astype(int)
+    model = WordExpertsClassifier(epochs=2, random_state=np.int64(3), bins={0: np.int64(3)}).fit(X, y)
+    again = load(model.save(tmp_path / "m.safetensors"))
+    assert again.get_params()["bins"] == {0: 3} and again.get_params()["random_state"] == 3
+    assert clone(again).fit(X, y).encoder_.bin_edges_["x0"].shape == (4,)
+    np.testing.assert_array_equal(again.predict(X), model.predict(X))
+    assert again.classes_.dtype == model.classes_.dtype
+
+
+def test_imputer_keeps_nullable_dtypes():
+    rng = np.random.default_rng(0)
+    n = 200
+    X = pd.DataFrame(
+        {
+            "i": pd.array(rng.integers(0, 5, n), dtype="Int64"),
+            "b": pd.array(rng.random(n) < 0.5, dtype="boolean"),
+            "c": pd.Categorical(rng.choice(["p", "q"], n)),
+        }
+    )
+    for column in X:
+        X.loc[:9, column] = None
+    filled = WordExpertsImputer(epochs=3, random_state=0).fit_transform(X)
+    assert filled.dtypes.astype(str).to_dict() == {"i": "Float64", "b": "boolean", "c": "category"}
+    assert not filled.isna().any().any()
+
+
+def test_bin_mse_uses_the_encoders_bins():
+    X = np.random.default_rng(0).normal(size=(300, 2))
+    y = np.arange(300) % 31  # ties on every bin edge
+    model = WordExpertsRegressor(epochs=3, random_state=0).fit(X, y)
+    tokens = model.encoder_.transform(pd.DataFrame(X, columns=["x0", "x1"]).assign(**{"<target>": y.astype(float)}))
+    true_bin = tokens[:, -1] - model.encoder_.column_tokens("<target>")[0]
+    assert model.bin_mse(X, y) == pytest.approx(np.mean((model.predict_bin(X) - true_bin) ** 2))

@@ -2,11 +2,11 @@
 
 :class:`OnePassGradients` computes what ``model.mlm_loss(x, method="one_pass").backward()``
 computes, in about a third of the time at the paper's tabular sizes. There a training step
-holds 128 rows x 6 columns of width 20, and it costs what its operations cost to dispatch, not
-what they compute: autograd's bookkeeping and PyTorch's kernels for small shapes (a softmax
-over a short dimension, batched products of tiny matrices) set the pace. The same model, the
-same parameters, the same loss and gradients (to rounding): only the order of the sums and
-the number of operations change.
+holds 128 rows x 6 columns of width 20, and it costs what its PyTorch calls cost to dispatch,
+not what they compute: autograd's bookkeeping and PyTorch's kernels for small shapes (a
+softmax over a short dimension, batched products of tiny matrices) set the pace. It is the
+same model with the same parameters, loss and gradients (to rounding); what changes is the
+order of the sums and the number of calls (about 125 a step, forward and backward).
 
 The order of the sums is the mixture-of-experts form of paper.md §1. In a row's copy with
 position ``i`` masked, the key at column ``j`` holds one of ``n_tokens`` words, so its input
@@ -15,25 +15,25 @@ plus one key per query for its own masked slot (``E e_m + p_i``). Each key's gat
 ``g_i . (E e_t + p_j)`` for every query and head, and its value ``W_V (E e_t + p_j)`` (the
 expert), are computed once per step on that table rather than once per row::
 
-    keys (K, d) ──> logits (K, P*H*dk) ──> e = exp(logit - shift) ─┐
-               └──> values (K, H*dk) ───────────────────────────── table = [e * value | e]   (K, 2*P*H*dk)
+    keys (K, d) ──> logits (K, P*H*dk) ──> e = softmax over keys ──┐
+               └──> values (K, H*dk) ──────────────────────────────── table = [e * value | e]   (K, 2*P*H*dk)
     row b:    summed_b = sum of the table rows of its L words and P own slots   (an embedding bag)
               mixture_b = summed_b[:half] / summed_b[half:]                    (softmax-weighted values)
 
-Each gate logit is repeated once per value coordinate (``dk`` times), so the numerator and the
-denominator halves have the same shape and the division and its gradient are plain
-element-wise operations. Everything after the mixture is position-wise (output projection,
-readout, head) and runs on feature-major ``(features, B*P)`` matrices: PyTorch's CPU
-products are 2-4x faster with the long dimension last, and the LayerNorms, written out over
-dim 0, reduce across rows in contiguous vectors. The backward pass mirrors the forward; the
-rows' gradients reach the table through one product with the rows' one-hot keys.
+Normalising ``e`` over the table's keys instead of over each row's is exact: a factor common
+to a column of the table cancels between numerator and denominator. Each gate logit is
+repeated once per value coordinate (``dk`` times), so the two halves have the same shape and
+the division and its gradient are plain element-wise operations. Everything after the
+mixture is position-wise (output projection, readout, head) and runs on feature-major
+``(features, B*P)`` matrices: PyTorch's CPU products are 2-4x faster with the long dimension
+last, and a LayerNorm over dim 0 is one batch-norm kernel. The backward pass mirrors the
+forward; the rows' gradients reach the table through a product with their one-hot keys.
 
-The softmax is shifted by one constant per (query, head, coordinate), the largest logit in the
-table, instead of per row. Every ``e`` is then at most 1, but a query whose own slot scores
-far below the table's best could see its denominator underflow in some row. Each call
-returns the smallest own-slot weight, a lower bound on every row's denominator, and
-:meth:`OnePassGradients.normaliser_ok` says whether it is safe; it fails only for logits about
-60 apart (float32), and the caller should then take the module's own path for that step.
+One thing the table's normalisation can do that a row's cannot: underflow. If a query's own
+slot scores far below the table's best key, a row whose words all score that low too has a
+denominator of ``exp(-60)`` or less (float32). Each call returns the smallest own-slot weight,
+a lower bound on every row's denominator; :meth:`OnePassGradients.normaliser_ok` says whether
+it is safe, and where it is not the caller takes the module's own path for that step.
 """
 
 from __future__ import annotations
@@ -55,18 +55,20 @@ def fast_step_supported(model: object) -> bool:
 
 
 def _layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float):
-    """LayerNorm over dim 0 of ``x`` ``(d, N)``, weight and bias ``(d, 1)``.
+    """LayerNorm over dim 0 of ``x`` ``(d, N)``, weight and bias ``(d, 1)``, as ``nn.LayerNorm``.
 
     Normalising each column over its ``d`` features is what batch norm does to a batch of
-    ``d`` samples in ``N`` channels (biased variance, no affine part): one kernel instead of a
-    handful. Returns ``(out, normalised, (mean, rstd))``.
+    ``d`` samples in ``N`` channels (biased variance, no affine part): one kernel, forward and
+    backward, where writing it out takes nine. Returns ``(out, normalised, (mean, rstd))``.
     """
     normalised, mean, rstd = torch.native_batch_norm(x, None, None, None, None, True, 0.0, eps)  # (d, N)
     return (normalised * weight).add_(bias), normalised, (mean, rstd)  # faster than addcmul with two (d, 1)
 
 
-def _layer_norm_backward(d_out, x, normalised, statistics, weight, eps):
-    """Gradients of :func:`_layer_norm` (``weight`` as ``(d, 1)``): ``(d_x, d_weight, d_bias)``."""
+def _layer_norm_backward(
+    d_out: torch.Tensor, x: torch.Tensor, normalised: torch.Tensor, statistics: tuple, weight: torch.Tensor, eps: float
+):
+    """Gradients of :func:`_layer_norm` for ``d_out`` ``(d, N)``: ``(d_x (d, N), d_weight (d,), d_bias (d,))``."""
     d_x = torch.ops.aten.native_batch_norm_backward(
         d_out * weight, x, None, None, None, *statistics, True, eps, (True, False, False)
     )[0]
@@ -109,9 +111,13 @@ class OnePassGradients:
         if not fast_step_supported(model):
             raise ValueError("the hand-derived one-pass gradients need a single-block BidirectionalAttention")
         c = model.config
+        if not 1 <= length <= c.max_len:
+            raise ValueError(f"length must be in [1, max_len={c.max_len}], got {length}")
         weight = model.token_embedding.weight
         device, dtype = weight.device, weight.dtype
         p = positions.to(device=device, dtype=torch.long)
+        if p.dim() != 1 or p.numel() == 0 or not bool(((p >= 0) & (p < length)).all()):
+            raise ValueError(f"positions must be a non-empty 1-D tensor of positions in [0, {length}), got {positions}")
         L, P, T, H, dk = length, p.numel(), c.n_tokens, c.n_heads, c.d_head
         self.config, self.length, self.n_positions = c, L, P
         self.n_words = L * T  # keys of the rows' words; then one own slot per query
@@ -165,12 +171,12 @@ class OnePassGradients:
         self.positions = model.positional.detach()[:length]
         self.w_query, self.b_query = named[attention + "query.weight"], named[attention + "query.bias"]
         self.w_key, self.w_value = named[attention + "key.weight"], named[attention + "value.weight"]
-        self.b_value = named[attention + "value.bias"][:, None]
+        self.b_value = named[attention + "value.bias"]
         self.w_out, self.b_out = named[attention + "output.weight"], named[attention + "output.bias"][:, None]
         self.w_head, self.b_head = named["head.weight"], named["head.bias"][:, None]
-        # Transposed views, made once: a step makes ~150 PyTorch calls and each costs ~1-3 us.
+        # Transposed views, made once: every PyTorch call, a view included, costs 1-3 us here.
         self.w_query_t, self.w_key_t, self.w_value_t = self.w_query.t(), self.w_key.t(), self.w_value.t()
-        self.w_out_t, self.w_head_t = self.w_out.t(), self.w_head.t()
+        self.w_head_t = self.w_head.t()
         if c.block == "bert":
             readout = "blocks.0.readout."
             self.w_ffn0, self.b_ffn0 = named[readout + "ffn.0.weight"], named[readout + "ffn.0.bias"][:, None]
@@ -220,17 +226,19 @@ class OnePassGradients:
         query_blocks = (queries.view(P, 1, 1, Hk) * self.head_blocks).view(PHk, Hk)  # (P*H*dk, H*dk)
         key_vectors = torch.mm(h_keys, self.w_key_t)  # (K, H*dk); the key bias cancels in the softmax
         logits = torch.addmm(self.hidden_logits, key_vectors, query_blocks.T)  # (K, P*H*dk): g_ph . h_k
-        e = torch.exp(logits.sub_(logits.amax(0)))  # (K, P*H*dk): at most 1, hidden keys 0
-        values = torch.mm(h_keys, self.w_value_t)  # (K, H*dk): without the value bias
-        table = torch.cat([(e.view(K, P, Hk) * values[:, None]).view(K, PHk), e], 1)  # (K, 2*P*H*dk)
+        # Any factor common to a column of the table cancels in mixture = numerator / denominator,
+        # so a softmax over the keys (one kernel) serves as exp(logit - shift): at most 1, hidden 0.
+        e = torch.softmax(logits, 0)  # (K, P*H*dk)
+        values = torch.addmm(self.b_value, h_keys, self.w_value_t)  # (K, H*dk)
+        e_heads, values_heads = e.view(K, P, Hk), values.view(K, 1, Hk)
+        table = torch.cat([(e_heads * values_heads).view(K, PHk), e], 1)  # (K, 2*P*H*dk)
 
         # ---- forward: rows; slots q = b * P + p, activations feature-major (features, Q) ----
         summed = torch.embedding_bag(table, keys.view(-1), offsets, False, 0)[0]  # (B, 2*P*H*dk)
         normaliser = summed[:, PHk:]  # (B, P*H*dk)
         mixture = summed[:, :PHk] / normaliser  # (B, P*H*dk): softmax-weighted values
         mixture_rows = mixture.view(Q, Hk)  # (Q, H*dk)
-        bias_out = torch.addmm(self.b_out, self.w_out, self.b_value)  # (d, 1): weights sum to one
-        attended = torch.addmm(bias_out, self.w_out, mixture_rows.T)  # (d, Q)
+        attended = torch.addmm(self.b_out, self.w_out, mixture_rows.T)  # (d, Q)
         h_slots = torch.mm(h_own.T, slot_onehot) if self.residual else None  # (d, Q): each slot's own input
         if self.bert:
             eps = c.layer_norm_eps
@@ -279,21 +287,19 @@ class OnePassGradients:
             d_h_own = d_out.view(d, B, P).sum(1) if self.residual else None
 
         # ---- backward: attention over the rows ----
-        d_bias_out = d_attended.sum(1)  # (d,)
-        grads[attention + "output.weight"] = torch.addmm(torch.mm(d_attended, mixture_rows), d_bias_out[:, None], self.b_value.T)
-        grads[attention + "output.bias"] = d_bias_out
-        grads[attention + "value.bias"] = torch.mv(self.w_out_t, d_bias_out)  # (H*dk,)
+        grads[attention + "output.weight"] = torch.mm(d_attended, mixture_rows)  # (d, H*dk)
+        grads[attention + "output.bias"] = d_attended.sum(1)
         d_numerator = torch.mm(d_attended.T, self.w_out).view(B, PHk).div_(normaliser)  # (B, P*H*dk)
-        d_summed = torch.cat([d_numerator, (d_numerator * mixture).neg_()], 1)  # (B, 2*P*H*dk): [numerator, denominator]
-        # Each row's gradient goes back to its keys: a product with the rows' one-hot keys.
-        onehot = torch.zeros(B, K, dtype=d_summed.dtype, device=d_summed.device).scatter_(1, keys, 1.0)  # (B, K)
-        d_table = torch.mm(onehot.T, d_summed)  # (K, 2*P*H*dk)
+        # d / d denominator = -d_numerator * mixture. Each row's gradient goes back to its keys:
+        # a product with the rows' one-hot keys.
+        onehot = torch.zeros(K, B, dtype=mixture.dtype, device=mixture.device).scatter_(0, keys.T, 1.0)  # (K, B)
+        d_weighted = torch.mm(onehot, d_numerator).view(K, P, Hk)  # d / d (e * value)
+        minus_d_e = torch.mm(onehot, d_numerator.mul_(mixture)).view(K, P, Hk)  # -d / d e
 
         # ---- backward: the key table ----
-        d_weighted = d_table[:, :PHk].view(K, P, Hk)  # d / d (e * value)
-        d_logits_table = torch.addcmul(d_table[:, PHk:].view(K, P, Hk), d_weighted, values[:, None])
-        d_logits_table = d_logits_table.mul_(e.view(K, P, Hk)).view(K, PHk)  # hidden keys: e = 0; shift: no gradient
-        d_values = (d_weighted * e.view(K, P, Hk)).sum(1)  # (K, H*dk)
+        d_logits_table = (d_weighted * values_heads).sub_(minus_d_e).mul_(e_heads).view(K, PHk)  # hidden: e = 0
+        d_values = (d_weighted * e_heads).sum(1)  # (K, H*dk)
+        grads[attention + "value.bias"] = d_values.sum(0)
         d_query_blocks = torch.mm(d_logits_table.T, key_vectors).view(P, Hk, Hk)  # (P, H*dk, H*dk)
         d_queries = (d_query_blocks * self.head_blocks_scaled).sum(1)  # (P, H*dk): d / d (W_Q h + b_Q)
         d_key_vectors = torch.mm(d_logits_table, query_blocks)  # (K, H*dk)

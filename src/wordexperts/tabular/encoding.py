@@ -324,7 +324,7 @@ def _quantile_edges(values: np.ndarray, n_bins: int) -> np.ndarray:
         edges = np.delete(edges, empty[0] + 1 if empty[0] < len(counts) - 1 else empty[0])
 
 
-def _bin_codes(edges: np.ndarray, x: np.ndarray) -> np.ndarray:
+def bin_codes(edges: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Bin index of every value: right-closed intervals as ``pd.qcut``, out of range -> edge bins."""
     return np.searchsorted(edges[1:-1], x, side="left").astype(np.int64)
 
@@ -501,7 +501,7 @@ class TableEncoder(BaseEstimator):
         if len(x) == 0:
             raise ValueError(f"column {name!r} has no non-missing values in the training data")
         edges = _quantile_edges(x, n_bins)
-        codes = _bin_codes(edges, x)
+        codes = bin_codes(edges, x)
         counts = np.bincount(codes, minlength=len(edges) - 1)
         if len(np.unique(x)) <= n_bins:
             means = np.unique(x)  # exact: one bin per distinct value
@@ -592,7 +592,7 @@ class TableEncoder(BaseEstimator):
 
     def _codes_numeric(self, name: str, series: pd.Series) -> np.ndarray:
         x = _numeric_values(name, series)
-        codes = _bin_codes(self.bin_edges_[name], x)
+        codes = bin_codes(self.bin_edges_[name], x)
         codes[np.isnan(x)] = _MISSING
         return codes
 
@@ -620,6 +620,8 @@ class TableEncoder(BaseEstimator):
         if inferred in _ACCEPTS[value_type]:
             return
         values = series[~series.isna()].to_numpy(dtype=object)
+        if values.size == 0:  # all missing (a blank CSV column reads as float NaN): nothing to check
+            return
         want = {"str": (str,), "bool": (bool, np.bool_)}.get(value_type)
         if want is None:  # int or float: any real number but bool
             bad = [isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number)) for v in values]

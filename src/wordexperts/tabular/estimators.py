@@ -44,6 +44,7 @@ from __future__ import annotations
 import copy
 import inspect
 import math
+import numbers
 import os
 import time
 from dataclasses import dataclass
@@ -61,7 +62,7 @@ from .. import io
 from ..core import AttentionConfig, BidirectionalAttention, to_experts
 from ..core.masking import cross_entropy
 from ..train import resolve_device, torch_threads, train_mlm
-from .encoding import TableEncoder, as_frame
+from .encoding import TableEncoder, as_frame, bin_codes
 
 TARGET = "<target>"  # the target's column name inside the encoded table (not a valid user column name)
 
@@ -184,7 +185,7 @@ class _WordExpertsTable(BaseEstimator):
             value = getattr(self, name)
             if value is not None:
                 params[name] = value
-        return params
+        return _checked(params)
 
     def _model_config(self, params: dict, encoder: TableEncoder) -> AttentionConfig:
         return AttentionConfig(
@@ -196,7 +197,13 @@ class _WordExpertsTable(BaseEstimator):
     # ---- fitting ----
 
     def _input_frame(self, X: object, *, reset: bool) -> pd.DataFrame:
+        if reset:  # a fit that fails part-way leaves the estimator unfitted, not half-updated
+            self.resolved_params()  # bad settings fail before any work
+            for name in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
+                delattr(self, name)
         frame, named = as_frame(X, what="X", ensure_2d=True)
+        if TARGET in frame.columns:
+            raise ValueError(f"column name {TARGET!r} is reserved for the target inside the model; rename that column")
         if reset:
             self.n_features_in_ = frame.shape[1]
             if named:
@@ -380,12 +387,11 @@ class _WordExpertsTable(BaseEstimator):
                 raise ValueError(f"column {column!r} is not one of the model's columns {names}")
             position = names.index(column)
         tokens = torch.as_tensor(self._features_tokens(X), dtype=torch.long)
-        experts = to_experts(self.model_.cpu().float())
+        experts = to_experts(copy.deepcopy(self.model_).cpu().float())  # the fitted model stays where it is
         with torch_threads(self.n_threads), torch.no_grad():
             gates = torch.cat(
                 [experts._gates(chunk, torch.tensor([position]))[:, :, 0] for chunk in tokens.split(PREDICT_CHUNK)]
             ).double().numpy()  # (N, H, L)
-        self.model_.to(resolve_device(self.device))
         H = gates.shape[1]
         blocks = [gates[:, h] for h in range(H)] + [gates.sum(axis=1)]
         heads = [f"head {h}" for h in range(H)] + ["sum"]
@@ -436,13 +442,15 @@ class _WordExpertsTable(BaseEstimator):
             "fit_seconds": self.fit_seconds_,
         }
 
-    def _restore(self, tensors: dict, document: dict) -> None:
+    def _restore(self, tensors: dict, document: dict, device: str | None = None) -> None:
         fitted = document["fitted"]
         self.encoder_ = TableEncoder.from_dict(document["encoder"])
         model = BidirectionalAttention(AttentionConfig(**document["config"]))
         model.load_state_dict(tensors)
         model.eval()
-        self.model_ = model.to(resolve_device(self.device))
+        # A model fitted on a GPU opens on a machine without one, on the CPU.
+        device = resolve_device("auto" if self.device != "cpu" else "cpu") if device is None else resolve_device(device)
+        self.model_ = model.to(device)
         self.n_features_in_ = fitted["n_features_in"]
         if fitted["feature_names_in"] is not None:
             self.feature_names_in_ = np.asarray(fitted["feature_names_in"], dtype=object)
@@ -451,8 +459,23 @@ class _WordExpertsTable(BaseEstimator):
             self.target_name_ = fitted["target_name"]
         self.history_ = fitted["history"]
         self.n_epochs_ = fitted["n_epochs"]
+        self._check_restored()
         self.best_epoch_ = fitted["best_epoch"]
         self.fit_seconds_ = fitted["fit_seconds"]
+
+    def _check_restored(self) -> None:
+        """The pieces of a loaded file must fit together (the JSON is hashed too; this catches bugs)."""
+        encoder, config = self.encoder_, self.model_.config
+        problems = []
+        if config.vocab_size != encoder.vocab_size_ or config.max_len != encoder.n_columns_:
+            problems.append("the model's vocabulary or length does not match the encoder's")
+        position = encoder.columns_.index(TARGET) if TARGET in encoder.columns_ else None
+        if position != self.target_position_:
+            problems.append("the target position does not match the encoder's columns")
+        if self.n_features_in_ != encoder.n_columns_ - (position is not None):
+            problems.append("n_features_in does not match the encoder's columns")
+        if problems:
+            raise ValueError("; ".join(problems))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -461,6 +484,33 @@ class _WordExpertsTable(BaseEstimator):
         tags.input_tags.string = True
         tags.non_deterministic = False
         return tags
+
+
+_INTS = ("d_model", "n_heads", "d_ff", "n_layers", "epochs", "batch_size", "patience", "n_bins")
+_FLOATS = {"lr": (0.0, math.inf), "eps": (0.0, math.inf), "dropout": (-1e-12, 1.0), "validation_fraction": (0.0, 1.0)}
+
+
+def _checked(params: dict) -> dict:
+    """Settings as plain python values (numpy ints from a grid are fine), each in its range."""
+    for name in _INTS:
+        value = params[name]
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        params[name] = int(value)
+    for name, (low, high) in _FLOATS.items():
+        value = params[name]
+        if not isinstance(value, numbers.Real) or isinstance(value, bool) or not low < float(value) < high:
+            raise ValueError(f"{name} must be a number in ({max(low, 0.0)}, {high}), got {value!r}")
+        params[name] = float(value)
+    for name in ("early_stopping", "shared_vocabulary"):
+        if not isinstance(params[name], (bool, np.bool_)):
+            raise ValueError(f"{name} must be True or False, got {params[name]!r}")
+        params[name] = bool(params[name])
+    if params["batching"] not in ("rows", "copies"):
+        raise ValueError(f"batching must be 'rows' or 'copies', got {params['batching']!r}")
+    if params["d_model"] % params["n_heads"]:
+        raise ValueError(f"d_model ({params['d_model']}) must be a multiple of n_heads ({params['n_heads']})")
+    return params
 
 
 def _signature_with(init: Any, **extra: Any) -> inspect.Signature:
@@ -476,19 +526,34 @@ def _signature_with(init: Any, **extra: Any) -> inspect.Signature:
 
 
 def _json_params(params: dict) -> dict:
-    out = {}
-    for name, value in params.items():
+    """Parameters as JSON: numpy scalars as python ones; ``bins`` as pairs (its keys may be ints)."""
+
+    def plain(value: object) -> object:
         if isinstance(value, np.random.RandomState):
-            value = None
-        elif isinstance(value, np.integer):
-            value = int(value)
-        out[name] = value
-    return out
+            return None  # a generator's state is not a setting; the loaded model is already fitted
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return [[plain(k), plain(v)] for k, v in value.items()]
+        return value
+
+    return {name: plain(value) for name, value in params.items()}
 
 
-def _target_name(y: object) -> str:
+def _params_from_json(params: dict) -> dict:
+    params = dict(params)
+    if isinstance(params.get("bins"), list):
+        params["bins"] = {key: value for key, value in params["bins"]}
+    return params
+
+
+def _target_name(y: object, features: pd.Index) -> str:
+    """How the target is shown (explain, CLI): ``y``'s name, or "target"; never a feature's name."""
     name = getattr(y, "name", None)
-    return str(name) if isinstance(name, str) and name else "target"
+    name = str(name) if isinstance(name, str) and name else "target"
+    return name if name not in set(features) else f"{name} (target)"
 
 
 def _as_target(y: object, *, n_rows: int) -> np.ndarray:
@@ -538,7 +603,7 @@ class WordExpertsClassifier(ClassifierMixin, _WordExpertsTable):
     def fit(self, X: object, y: object) -> WordExpertsClassifier:
         frame = self._input_frame(X, reset=True)
         self._check_rows(frame)
-        self.target_name_ = _target_name(y)
+        self.target_name_ = _target_name(y, frame.columns)
         y = _as_target(y, n_rows=len(frame))
         check_classification_targets(y)
         classes = np.unique(y)
@@ -570,8 +635,8 @@ class WordExpertsClassifier(ClassifierMixin, _WordExpertsTable):
     def _fitted_document(self) -> dict:
         return {**super()._fitted_document(), "classes_dtype": self.classes_.dtype.str}
 
-    def _restore(self, tensors: dict, document: dict) -> None:
-        super()._restore(tensors, document)
+    def _restore(self, tensors: dict, document: dict, device: str | None = None) -> None:
+        super()._restore(tensors, document, device)
         dtype = np.dtype(document["fitted"]["classes_dtype"])
         self.classes_ = np.asarray(self.encoder_.categories_[TARGET], dtype=dtype)
 
@@ -608,7 +673,7 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
     def fit(self, X: object, y: object) -> WordExpertsRegressor:
         frame = self._input_frame(X, reset=True)
         self._check_rows(frame)
-        self.target_name_ = _target_name(y)
+        self.target_name_ = _target_name(y, frame.columns)
         y = _as_target(y, n_rows=len(frame))
         try:
             y = np.asarray(y, dtype=np.float64)
@@ -658,9 +723,9 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
     def bin_mse(self, X: object, y: object) -> float:
         """The paper's "MSE": mean squared difference between predicted and true bin indices."""
         edges = np.asarray(self.encoder_.bin_edges_[TARGET], dtype=np.float64)
-        y = np.asarray(_as_target(y, n_rows=len(as_frame(X)[0])), dtype=np.float64)
-        true_bin = np.clip(np.searchsorted(edges, y, side="right") - 1, 0, len(edges) - 2)
-        return float(np.mean((self.predict_bin(X) - true_bin) ** 2))
+        predicted = self.predict_bin(X)
+        y = np.asarray(_as_target(y, n_rows=len(predicted)), dtype=np.float64)
+        return float(np.mean((predicted - bin_codes(edges, y)) ** 2))  # the encoder's own bins
 
 
 class WordExpertsImputer(TransformerMixin, _WordExpertsTable):
@@ -754,8 +819,8 @@ def _set_rows(series: pd.Series, rows: np.ndarray, values: np.ndarray) -> pd.Ser
         new = [v for v in pd.unique(pd.Series(values, dtype=object)) if v not in set(series.cat.categories)]
         if new:
             series = series.cat.add_categories(new)
-    elif series.dtype.kind in "iub" or series.dtype == bool:
-        series = series.astype(object)
+    elif values.dtype.kind == "f" and series.dtype.kind in "iu":  # expectations into an int column
+        series = series.astype("Float64" if isinstance(series.dtype, pd.api.extensions.ExtensionDtype) else "float64")
     try:
         series.iloc[rows] = values
     except (TypeError, ValueError):
@@ -767,8 +832,11 @@ def _set_rows(series: pd.Series, rows: np.ndarray, values: np.ndarray) -> pd.Ser
 ESTIMATORS = {cls.__name__: cls for cls in (WordExpertsClassifier, WordExpertsRegressor, WordExpertsImputer)}
 
 
-def load(path: str | os.PathLike) -> _WordExpertsTable:
+def load(path: str | os.PathLike, *, device: str | None = None) -> _WordExpertsTable:
     """Read an estimator written by ``save``: JSON and raw tensors only, no code is run.
+
+    ``device`` (``"cpu"``, ``"cuda"``, ``"auto"``): where the model goes; by default where it
+    was fitted, or the CPU when that was a GPU this machine lacks.
 
     Raises :class:`wordexperts.io.ModelFileError` for a file that is truncated, altered,
     of another format version, or not a wordexperts model.
@@ -779,8 +847,8 @@ def load(path: str | os.PathLike) -> _WordExpertsTable:
         raise io.ModelFileError(f"{str(path)!r} holds an unknown estimator {name!r}; expected one of {sorted(ESTIMATORS)}")
     cls = ESTIMATORS[name]
     try:
-        estimator = cls(**document["params"])
-        estimator._restore(tensors, document)
+        estimator = cls(**_params_from_json(document["params"]))
+        estimator._restore(tensors, document, device)
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise io.ModelFileError(f"{str(path)!r} is a wordexperts model file with inconsistent contents: {error}") from None
     return estimator

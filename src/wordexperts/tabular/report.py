@@ -46,10 +46,10 @@ def gates_figure(summary: pd.DataFrame, rows: pd.DataFrame | None = None, *, tit
 
 def write_explanation(estimator, X: object, out: str | os.PathLike, *, column: str | None = None, rows: int = 50) -> dict:
     """Write ``gates.csv`` (every row), ``summary.csv`` and ``gates.png`` to ``out``; return the paths."""
+    gates = estimator.explain(X, column=column)  # computed first: a failure leaves no folder behind
+    summary = estimator.explain_summary(X, column=column)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    gates = estimator.explain(X, column=column)
-    summary = estimator.explain_summary(X, column=column)
     flat = gates.copy()
     flat.columns = [f"{head}/{name}" for head, name in gates.columns]
     paths = {
@@ -63,7 +63,10 @@ def write_explanation(estimator, X: object, out: str | os.PathLike, *, column: s
     return {name: str(path) for name, path in paths.items()}
 
 
-def top_columns(summary: pd.DataFrame, k: int = 5) -> list[tuple[str, float]]:
-    """The ``k`` columns with the largest summed mean gate, largest first."""
-    total = summary["sum"].sort_values(ascending=False)
+def top_columns(summary: pd.DataFrame, k: int = 5, *, masked: str | None = None) -> list[tuple[str, float]]:
+    """The ``k`` columns with the largest summed mean gate, largest first, the ``masked`` one left out.
+
+    (The masked position's weight sits on its own mask token: a bias, not a column read from.)
+    """
+    total = summary["sum"].drop(index=[masked] if masked in summary.index else []).sort_values(ascending=False)
     return [(str(name), float(value)) for name, value in total.head(k).items() if np.isfinite(value)]
