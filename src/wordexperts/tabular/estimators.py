@@ -80,7 +80,7 @@ PRESETS: dict[str | None, dict[str, Any]] = {
 }
 
 PATIENCE_STEPS = 1000  # early stopping waits at least this many optimizer steps for an improvement
-PREDICT_CHUNK = 65536  # rows per forward pass at predict time: bounds memory, keeps the pass fast
+PREDICT_CHUNK = 2048  # rows per forward pass at predict time: small chunks stay in cache (measured fastest)
 
 
 def _resolve_seed(random_state: object) -> int:
