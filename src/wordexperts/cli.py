@@ -246,6 +246,42 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- word analogies ----
+
+def _analogy_eval(args: argparse.Namespace) -> int:
+    from .analogy.evaluate import answerable_intersection, bert_whole_word_filter, evaluate_analogies, read_questions
+    from .analogy.report import write_eval_report
+    from .data.pretrained import load_glove50, load_minilm, load_word2vec_file
+
+    questions = read_questions(args.questions)
+    results = {}
+    for source in args.embeddings:
+        if source == "minilm":
+            matrix, words = load_minilm()
+            name, candidates = "MiniLM-L6 input embeddings", bert_whole_word_filter(words) if args.protocol == "paper" else None
+        elif source == "glove50":
+            (matrix, words), name, candidates = load_glove50(), "GloVe 6B 50d", None
+        else:
+            (matrix, words), name, candidates = load_word2vec_file(source), Path(source).name, None
+        results[name] = evaluate_analogies(
+            matrix, words, questions, protocol=args.protocol, method=args.method,
+            restrict_vocab=args.restrict_vocab, candidates=candidates,
+        )
+    if len(results) > 1 and not args.no_intersect:
+        ids = answerable_intersection(*results.values())
+        results = {name: result.subset(ids) for name, result in results.items()}
+    for name, result in results.items():
+        summary = result.summary
+        print(f"{name} ({args.protocol} protocol, {args.method}):")
+        print(summary.loc[["semantic", "syntactic", "all"], ["answered", "correct", "accuracy", "mean_cos"]].to_string(
+            float_format="{:.4f}".format))
+    if args.out:
+        command = "wordexperts " + " ".join(sys.argv[1:]) if sys.argv[1:] else None
+        paths = write_eval_report(results, args.out, command=command)
+        print(f"\nwrote {', '.join(paths.values())}")
+    return 0
+
+
 def positive_int(text: str) -> int:
     """argparse type: an int >= 1, or a usage error that says so."""
     try:
@@ -335,6 +371,24 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--column", help="column whose gates to show (default: the target; required for an imputer)")
     explain.add_argument("--rows", type=positive_int, default=50, help="rows in the per-row heatmap (default 50)")
     explain.set_defaults(run=_explain)
+
+    analogy = commands.add_parser("analogy", help="linear word analogies (paper.md §3)")
+    analogies = analogy.add_subparsers(dest="analogy", required=True, metavar="TASK")
+    evaluate = analogies.add_parser("eval", help="score embeddings on the Google analogy set")
+    evaluate.add_argument(
+        "--embeddings", action="append", required=True, metavar="minilm|glove50|PATH",
+        help="repeatable; PATH: word2vec text (.txt/.vec, GloVe's header-less text too) or binary (.bin)",
+    )
+    evaluate.add_argument("--protocol", choices=["paper", "gensim"], default="paper",
+                          help="paper: raw vectors, whole vocabulary (MiniLM: the BERT whole-word filter); "
+                               "gensim: unit vectors, restrict_vocab, case-insensitive (default paper)")
+    evaluate.add_argument("--method", choices=["3cosadd", "3cosmul"], default="3cosadd")
+    evaluate.add_argument("--restrict-vocab", type=positive_int, help="search the N most frequent words only")
+    evaluate.add_argument("--questions", help="analogy file in the Google format (default: gensim's questions-words.txt)")
+    evaluate.add_argument("--no-intersect", action="store_true",
+                          help="with several embeddings: each on all it can answer, not the common questions")
+    evaluate.add_argument("--out", help="folder for report.md, results.csv, accuracy.png")
+    evaluate.set_defaults(run=_analogy_eval)
     return parser
 
 
