@@ -137,6 +137,29 @@ def _bench_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_analogy(args: argparse.Namespace) -> int:
+    from .bench.analogy import time_glove_evaluation
+    from .io import atomic_write_text
+
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    result = time_glove_evaluation(protocol=args.protocol, threads=args.threads, quick=args.quick)
+    report = (
+        f"Google analogy set vs GloVe 6B 50d, {args.protocol} protocol, restrict_vocab {result['restrict_vocab']}, "
+        f"{result['threads']} BLAS thread(s): {result['seconds']:.1f} s, peak RSS {result['peak_rss_mib']:.0f} MiB "
+        f"(process, imports included); {result['answered']} of {result['questions']} answered, "
+        f"top-1 {result['accuracy']:.4f}"
+    )
+    print(report)
+    if args.out:
+        out = Path(args.out)
+        atomic_write_text(out / "analogy.json", json.dumps(result, indent=2, default=str) + "\n")
+        command = "wordexperts " + " ".join(sys.argv[1:]) if sys.argv[1:] else "wordexperts bench analogy"
+        atomic_write_text(out / "analogy.md", f"# Analogy evaluation speed\n\nCommand: `{command}`\n\n{report}\n")
+        print(f"\nwrote {out / 'analogy.json'} and {out / 'analogy.md'}")
+    return 0
+
+
 # ---- tables: fit, predict, impute, explain ----
 
 TASKS = ("classification", "regression", "impute")
@@ -334,6 +357,12 @@ def build_parser() -> argparse.ArgumentParser:
     fit_bench.add_argument("--quick", action="store_true", help="one fit of 5 epochs, 10,000 rows predicted")
     fit_bench.add_argument("--out", help="folder for fit.json and fit.md")
     fit_bench.set_defaults(run=_bench_fit)
+    analogy_bench = benches.add_parser("analogy", help="the Google analogy set against all 400,000 GloVe words: time, memory")
+    analogy_bench.add_argument("--threads", type=positive_int, default=2, help="BLAS threads (default 2)")
+    analogy_bench.add_argument("--protocol", choices=["paper", "gensim"], default="gensim")
+    analogy_bench.add_argument("--quick", action="store_true", help="the 30,000 most frequent words only")
+    analogy_bench.add_argument("--out", help="folder for analogy.json and analogy.md")
+    analogy_bench.set_defaults(run=_bench_analogy)
 
     fit = commands.add_parser("fit", help="fit a classifier, regressor or imputer on a CSV/Parquet table")
     fit.add_argument("data", help="training table (.csv or .parquet)")

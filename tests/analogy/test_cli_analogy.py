@@ -43,3 +43,13 @@ def test_analogy_eval_user_mistakes(tmp_path, capsys):
     assert main(["analogy", "eval", "--embeddings", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "bad.txt" in err and "Traceback" not in err
+
+
+@needs_glove
+def test_bench_analogy_quick(tmp_path, capsys):
+    import json
+
+    assert main(["bench", "analogy", "--quick", "--threads", "1", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "analogy.json").read_text())
+    assert result["restrict_vocab"] == 30000 and abs(result["accuracy"] - 0.497) <= 0.002
+    assert "top-1 0.49" in capsys.readouterr().out
