@@ -305,6 +305,56 @@ def _analogy_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _analogy_corpus(args: argparse.Namespace):
+    from .data.corpora import SyntheticConfig, load_text_file, load_wiki_sample, synthetic_corpus
+
+    if args.corpus == "synthetic":
+        config = SyntheticConfig(gate_strength=args.gate_strength, n_sentences=args.sentences, seed=args.seed)
+        return synthetic_corpus(config), config.dim
+    if args.corpus == "wiki-sample":
+        return load_wiki_sample(min_count=args.min_count), args.dim
+    return load_text_file(args.corpus, min_count=args.min_count), args.dim
+
+
+def _analogy_train(args: argparse.Namespace) -> int:
+    from .analogy.embeddings import default_specs
+    from .analogy.experiments import train_side_by_side, write_side_by_side_report
+    from .train import torch_threads
+
+    corpus, dim = _analogy_corpus(args)
+    specs = default_specs(dim, heads=args.heads, **({"epochs": args.epochs} if args.epochs else {}))
+    with torch_threads(args.threads):
+        result = train_side_by_side(corpus, specs, seed=args.seed, device=args.device, n_threads=args.threads)
+    print(result.table.drop(columns=["name"], errors="ignore").to_string(index=False, float_format="{:.3f}".format))
+    if args.out:
+        command = "wordexperts " + " ".join(sys.argv[1:]) if sys.argv[1:] else None
+        paths = write_side_by_side_report(result, args.out, command=command)
+        print(f"\nwrote {', '.join(paths.values())}")
+    return 0
+
+
+def _analogy_theory(args: argparse.Namespace) -> int:
+    from .analogy.experiments import gate_sweep, write_gate_sweep_report
+    from .data.corpora import SyntheticConfig
+    from .train import torch_threads
+
+    strengths = (0.0, 2.0) if args.quick else tuple(args.strengths)
+    seeds = (0,) if args.quick else tuple(range(args.seeds))
+    config = SyntheticConfig(n_sentences=5000 if args.quick else args.sentences)
+
+    def progress(strength: float, seed: int, table) -> None:
+        print(f"  gate strength {strength:g}, seed {seed}: done", flush=True)
+
+    with torch_threads(args.threads):
+        result = gate_sweep(strengths, seeds, config=config, n_threads=args.threads, callback=progress)
+    print(result.summary.to_string(index=False, float_format="{:.3f}".format))
+    if args.out:
+        command = "wordexperts " + " ".join(sys.argv[1:]) if sys.argv[1:] else None
+        paths = write_gate_sweep_report(result, args.out, command=command)
+        print(f"\nwrote {', '.join(paths.values())}")
+    return 0
+
+
 def positive_int(text: str) -> int:
     """argparse type: an int >= 1, or a usage error that says so."""
     try:
@@ -418,6 +468,29 @@ def build_parser() -> argparse.ArgumentParser:
                           help="with several embeddings: each on all it can answer, not the common questions")
     evaluate.add_argument("--out", help="folder for report.md, results.csv, accuracy.png")
     evaluate.set_defaults(run=_analogy_eval)
+
+    train = analogies.add_parser("train", help="CBOW, skip-gram, attention and word experts on one corpus, evaluated")
+    train.add_argument("--corpus", default="synthetic", metavar="synthetic|wiki-sample|PATH",
+                       help="synthetic (planted analogies; default), gensim's Wikipedia sample, or a text file")
+    train.add_argument("--gate-strength", type=float, default=0.0, help="synthetic: word dependence of the gates (0 = CBOW)")
+    train.add_argument("--sentences", type=positive_int, default=40_000, help="synthetic: sentences (default 40,000)")
+    train.add_argument("--min-count", type=positive_int, default=5, help="real text: rarer words dropped (default 5)")
+    train.add_argument("--dim", type=positive_int, default=32, help="real text: embedding width (synthetic: its true width)")
+    train.add_argument("--heads", type=positive_int, default=4, help="heads of the multi-head attention model (default 4)")
+    train.add_argument("--epochs", type=positive_int, help="attention epochs (default: enough for the synthetic corpus)")
+    train.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    train.add_argument("--out", help="folder for report.md, CSVs and accuracy.png")
+    common(train, 1)
+    train.set_defaults(run=_analogy_train)
+
+    theory = analogies.add_parser("theory", help="sweep the gates' word dependence: analogies of attention vs CBOW")
+    theory.add_argument("--strengths", type=float, nargs="+", default=[0.0, 0.5, 1.0, 2.0, 4.0])
+    theory.add_argument("--seeds", type=positive_int, default=3, help="seeds per strength (default 3)")
+    theory.add_argument("--sentences", type=positive_int, default=40_000, help="sentences per corpus (default 40,000)")
+    theory.add_argument("--quick", action="store_true", help="strengths 0 and 2, one seed, 5,000 sentences")
+    theory.add_argument("--out", help="folder for report.md, CSVs and gate_sweep.png")
+    common(theory, 1)
+    theory.set_defaults(run=_analogy_theory)
     return parser
 
 
