@@ -501,7 +501,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return 0
-    except (ValueError, TypeError, OSError) as error:  # user mistakes and unwritable paths: one line, no trace
+    except (ValueError, TypeError, OSError, ImportError) as error:  # user mistakes, paths, missing extras: one line
         print(f"wordexperts {args.command}: error: {error}", file=sys.stderr)
         return 2
 
