@@ -217,3 +217,15 @@ def test_fused_adam_updates_as_torch_adam():
         plain.step(grads)
     assert all(torch.equal(p.detach(), q) for p, q in zip(reference, fused, strict=True))
     assert max(float((p.detach() - q).abs().max()) for p, q in zip(reference, textbook, strict=True)) <= 1e-6
+
+
+def test_large_vocabularies_train_through_autograd_not_the_key_table():
+    from wordexperts import BidirectionalAttention
+    from wordexperts.train import FAST_KEYS, _one_pass_training_applies
+
+    small = BidirectionalAttention(vocab_size=10, max_len=6, d_model=8, n_heads=2)
+    big = BidirectionalAttention(vocab_size=FAST_KEYS, max_len=6, d_model=8, n_heads=2)
+    assert _one_pass_training_applies(small, "rows", {}) is None
+    assert "keys" in _one_pass_training_applies(big, "rows", {})
+    history = train_mlm(big, torch.randint(0, FAST_KEYS, (64, 6)), epochs=1, batch_size=32)
+    assert len(history.loss) == 1 and history.loss[0] > 0

@@ -147,6 +147,7 @@ def train_side_by_side(
     protocol: str = "paper",
     method: str = "3cosadd",
     restrict_vocab: int | None = None,
+    lowercase: bool = True,
     theory: bool = True,
     n_random: int = 200,
 ) -> SideBySideResult:
@@ -154,16 +155,22 @@ def train_side_by_side(
     ``corpus``, evaluate every candidate embedding, measure the theory's conditions.
 
     ``questions`` default to the corpus's own (planted ones for a synthetic corpus), else the
-    Google set. Throughput and losses are in ``timings``; for a synthetic corpus
-    ``settings["truth_loss"]`` is the stated model's masked-LM loss on the same windows.
+    Google set. With ``lowercase`` (default, as the corpora are tokenised) the question words
+    are lower-cased, for the evaluator and the diagnostics alike. Throughput and losses are
+    in ``timings``; for a synthetic corpus ``settings["truth_loss"]`` is the stated model's
+    masked-LM loss on the same windows.
     """
     if questions is None:
         questions = corpus.questions if len(corpus.questions) else read_questions().questions
+    if lowercase:
+        questions = questions.assign(**{c: questions[c].astype(str).str.lower() for c in ("a", "b", "c", "d")})
     trained = train_embeddings(corpus, specs, length=length, stride=stride, seed=seed, device=device, n_threads=n_threads)
-    table = evaluate_embeddings(trained.embeddings, questions, protocol=protocol, method=method, restrict_vocab=restrict_vocab)
+    table = evaluate_embeddings(
+        trained.embeddings, questions, protocol=protocol, method=method, restrict_vocab=restrict_vocab, lowercase=lowercase
+    )
     settings = {
         "seed": seed, "device": str(device), "n_threads": n_threads, "protocol": protocol, "method": method,
-        "restrict_vocab": restrict_vocab, "questions": len(questions), "windows": list(trained.windows.shape)
+        "restrict_vocab": restrict_vocab, "lowercase": lowercase, "questions": len(questions), "windows": list(trained.windows.shape)
         if trained.windows is not None else None,
     }  # fmt: skip
     gates = ratio = None
