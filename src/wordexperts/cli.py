@@ -59,9 +59,23 @@ def _demo(args: argparse.Namespace) -> int:
     return status
 
 
+def _command_line(default: str | None = None) -> str | None:
+    """The command as typed, for reports (``default`` when run without arguments, e.g. from Python)."""
+    return "wordexperts " + " ".join(sys.argv[1:]) if sys.argv[1:] else default
+
+
+def _write_bench(out: str, stem: str, title: str, result: dict, report: str, default_command: str) -> None:
+    """``STEM.json`` (the result) and ``STEM.md`` (title, command, report) in ``out``, atomically."""
+    from .io import atomic_write_text
+
+    folder = Path(out)
+    atomic_write_text(folder / f"{stem}.json", json.dumps(result, indent=2, default=str) + "\n")
+    atomic_write_text(folder / f"{stem}.md", f"# {title}\n\nCommand: `{_command_line(default_command)}`\n\n{report}\n")
+    print(f"\nwrote {folder / f'{stem}.json'} and {folder / f'{stem}.md'}")
+
+
 def _bench_masking(args: argparse.Namespace) -> int:
     from .bench.masking import time_masking
-    from .io import atomic_write_text
 
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)  # fail before the run, not after it
@@ -100,17 +114,12 @@ def _bench_masking(args: argparse.Namespace) -> int:
     report = "\n".join(lines)
     print(report)
     if args.out:
-        out = Path(args.out)
-        atomic_write_text(out / "masking.json", json.dumps(result, indent=2) + "\n")
-        command = "wordexperts " + " ".join(sys.argv[1:]) if sys.argv[1:] else "wordexperts bench masking"
-        atomic_write_text(out / "masking.md", f"# One pass vs row copying\n\nCommand: `{command}`\n\n{report}\n")
-        print(f"\nwrote {out / 'masking.json'} and {out / 'masking.md'}")
+        _write_bench(args.out, "masking", "One pass vs row copying", result, report, "wordexperts bench masking")
     return 0
 
 
 def _bench_fit(args: argparse.Namespace) -> int:
     from .bench.tabular import time_fit_predict
-    from .io import atomic_write_text
 
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -129,17 +138,12 @@ def _bench_fit(args: argparse.Namespace) -> int:
     )
     print(report)
     if args.out:
-        out = Path(args.out)
-        atomic_write_text(out / "fit.json", json.dumps(result, indent=2) + "\n")
-        command = "wordexperts " + " ".join(sys.argv[1:]) if sys.argv[1:] else "wordexperts bench fit"
-        atomic_write_text(out / "fit.md", f"# Fit and predict speed\n\nCommand: `{command}`\n\n{report}\n")
-        print(f"\nwrote {out / 'fit.json'} and {out / 'fit.md'}")
+        _write_bench(args.out, "fit", "Fit and predict speed", result, report, "wordexperts bench fit")
     return 0
 
 
 def _bench_analogy(args: argparse.Namespace) -> int:
     from .bench.analogy import time_glove_evaluation
-    from .io import atomic_write_text
 
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -152,11 +156,7 @@ def _bench_analogy(args: argparse.Namespace) -> int:
     )
     print(report)
     if args.out:
-        out = Path(args.out)
-        atomic_write_text(out / "analogy.json", json.dumps(result, indent=2, default=str) + "\n")
-        command = "wordexperts " + " ".join(sys.argv[1:]) if sys.argv[1:] else "wordexperts bench analogy"
-        atomic_write_text(out / "analogy.md", f"# Analogy evaluation speed\n\nCommand: `{command}`\n\n{report}\n")
-        print(f"\nwrote {out / 'analogy.json'} and {out / 'analogy.md'}")
+        _write_bench(args.out, "analogy", "Analogy evaluation speed", result, report, "wordexperts bench analogy")
     return 0
 
 
@@ -299,7 +299,7 @@ def _analogy_eval(args: argparse.Namespace) -> int:
         print(summary.loc[["semantic", "syntactic", "all"], ["answered", "correct", "accuracy", "mean_cos"]].to_string(
             float_format="{:.4f}".format))
     if args.out:
-        command = "wordexperts " + " ".join(sys.argv[1:]) if sys.argv[1:] else None
+        command = _command_line()
         paths = write_eval_report(results, args.out, command=command)
         print(f"\nwrote {', '.join(paths.values())}")
     return 0
@@ -327,7 +327,7 @@ def _analogy_train(args: argparse.Namespace) -> int:
         result = train_side_by_side(corpus, specs, seed=args.seed, device=args.device, n_threads=args.threads)
     print(result.table.drop(columns=["name"], errors="ignore").to_string(index=False, float_format="{:.3f}".format))
     if args.out:
-        command = "wordexperts " + " ".join(sys.argv[1:]) if sys.argv[1:] else None
+        command = _command_line()
         paths = write_side_by_side_report(result, args.out, command=command)
         print(f"\nwrote {', '.join(paths.values())}")
     return 0
@@ -349,7 +349,7 @@ def _analogy_theory(args: argparse.Namespace) -> int:
         result = gate_sweep(strengths, seeds, config=config, n_threads=args.threads, callback=progress)
     print(result.summary.to_string(index=False, float_format="{:.3f}".format))
     if args.out:
-        command = "wordexperts " + " ".join(sys.argv[1:]) if sys.argv[1:] else None
+        command = _command_line()
         paths = write_gate_sweep_report(result, args.out, command=command)
         print(f"\nwrote {', '.join(paths.values())}")
     return 0
