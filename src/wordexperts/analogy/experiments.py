@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import io as _io
 import math
 import os
 from dataclasses import asdict, dataclass, field, replace
@@ -25,9 +24,29 @@ import torch
 from ..core import BidirectionalAttention, WordExperts
 from ..data.corpora import Corpus, SyntheticConfig, synthetic_corpus
 from ..io import atomic_write_bytes, atomic_write_text
-from .embeddings import AttentionSpec, Embedding, Spec, default_specs, spec_table, train_embeddings, train_mlm_model
+from ..reporting import (
+    interval_table,
+    markdown_table,
+    png_bytes,
+    report_header,
+)
+from .embeddings import (
+    AttentionSpec,
+    Embedding,
+    Spec,
+    default_specs,
+    spec_table,
+    train_embeddings,
+    train_mlm_model,
+)
 from .evaluate import answerable_intersection, evaluate_analogies, read_questions
-from .theory import gate_inequality, planted_experts, random_questions, ratio_condition, summarize
+from .theory import (
+    gate_inequality,
+    planted_experts,
+    random_questions,
+    ratio_condition,
+    summarize,
+)
 
 GATE_MEASURES = ["gate_ratio", "gate_cv", "odds_ratio"]
 RATIO_MEASURES = ["spread", "noise", "excess"]
@@ -243,41 +262,6 @@ class GateSweepResult:
     settings: dict = field(default_factory=dict)
 
 
-def mean_interval(values: pd.Series | np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
-    """Mean and Student-t interval of the mean: ``(mean, low, high)``; NaN bounds for one value.
-
-    Examples:
-        >>> [round(v, 3) for v in mean_interval([1.0, 2.0, 3.0])]
-        [2.0, -0.484, 4.484]
-    """
-    from scipy.stats import t
-
-    x = np.asarray(values, dtype=float)
-    x = x[np.isfinite(x)]
-    if len(x) == 0:
-        return (math.nan, math.nan, math.nan)
-    mean = float(x.mean())
-    if len(x) < 2:
-        return (mean, math.nan, math.nan)
-    half = float(t.ppf(0.5 + level / 2, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
-    return (mean, mean - half, mean + half)
-
-
-def _interval_table(frame: pd.DataFrame, keys: list[str], values: list[str], bounds: dict | None = None) -> pd.DataFrame:
-    """Mean and 95% interval over seeds of ``values`` per ``keys``; intervals clipped to ``bounds``."""
-    bounds = bounds or {}
-    rows = []
-    for key, group in frame.groupby(keys, sort=False):
-        row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
-        row["seeds"] = int(group["seed"].nunique())
-        for v in values:
-            mean, low, high = mean_interval(group[v])
-            lowest, highest = bounds.get(v, (-math.inf, math.inf))
-            row[v], row[f"{v}_low"], row[f"{v}_high"] = mean, max(low, lowest), min(high, highest)
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
 def gate_sweep(
     strengths: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0),
     seeds: tuple[int, ...] = (0, 1, 2),
@@ -326,11 +310,11 @@ def gate_sweep(
     runs = pd.concat(runs, ignore_index=True)
     models = pd.concat(models, ignore_index=True)
     theory = pd.DataFrame(theory)
-    summary = _interval_table(
+    summary = interval_table(
         runs, ["strength", "name", "model", "embedding"], ["accuracy", "mean_cos"],
         bounds={"accuracy": (0.0, 1.0), "mean_cos": (-1.0, 1.0)},
     )  # fmt: skip
-    theory_summary = _interval_table(theory, ["strength", "source", "measure"], ["value"])
+    theory_summary = interval_table(theory, ["strength", "source", "measure"], ["value"])
     settings = {
         "strengths": list(map(float, strengths)), "seeds": list(map(int, seeds)), "config": asdict(base),
         "specs": spec_table(specs).to_dict(orient="records"), "device": str(device), "n_threads": n_threads,
@@ -340,34 +324,6 @@ def gate_sweep(
 
 
 # ---- reports ----
-
-
-def _cell(value) -> str:
-    if isinstance(value, (float, np.floating)):
-        if not np.isfinite(value):
-            return "–"
-        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3f}"
-    return str(value).replace("|", "\\|")
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    """A DataFrame as a GitHub markdown table (numbers to 3 decimals, large ones as integers)."""
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
-    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines)
-
-
-def _png(figure) -> bytes:
-    buffer = _io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=120)
-    return buffer.getvalue()
-
-
-def _header(title: str, command: str | None) -> list[str]:
-    lines = [f"# {title}", ""]
-    if command:
-        lines += ["Produced by:", "", "```", command, "```", ""]
-    return lines
 
 
 def side_by_side_figure(result: SideBySideResult):
@@ -401,7 +357,7 @@ def write_side_by_side_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     figure = side_by_side_figure(result)
-    lines = _header(f"Word analogies side by side: {result.corpus.get('corpus')}", command)
+    lines = report_header(f"Word analogies side by side: {result.corpus.get('corpus')}", command)
     lines += ["## Corpus", "", markdown_table(pd.DataFrame([result.corpus])), ""]
     lines += [
         "## Top-1 accuracy and mean cos(f, d)", "",
@@ -445,7 +401,7 @@ def write_side_by_side_report(
     paths["report"] = atomic_write_text(out / "report.md", "\n".join(lines))
     paths["table"] = atomic_write_text(out / "side_by_side.csv", result.table.to_csv(index=False))
     paths["timings"] = atomic_write_text(out / "timings.csv", result.timings.to_csv(index=False))
-    paths["plot"] = atomic_write_bytes(out / "accuracy.png", _png(figure))
+    paths["plot"] = atomic_write_bytes(out / "accuracy.png", png_bytes(figure))
     return {name: str(path) for name, path in paths.items()}
 
 
@@ -534,7 +490,7 @@ def write_gate_sweep_report(
     models = result.models.groupby(["strength", "model"], sort=False)[losses].mean()
     config = result.settings.get("config", {})
     fixed = ", ".join(f"{k}={v}" for k, v in config.items() if k not in ("gate_strength", "seed"))
-    lines = _header("Word analogies against the gate strength of the generator", command)
+    lines = report_header("Word analogies against the gate strength of the generator", command)
     lines += [
         (f"Synthetic corpora (`SyntheticConfig`: {fixed}); seeds {result.settings.get('seeds')}; each cell: mean "
          "over seeds [95% Student-t interval, clipped to the measure's range]."), "",
@@ -558,7 +514,7 @@ def write_gate_sweep_report(
         "models": atomic_write_text(out / "models.csv", result.models.to_csv(index=False)),
         "theory": atomic_write_text(out / "theory.csv", result.theory.to_csv(index=False)),
         "theory_summary": atomic_write_text(out / "theory_summary.csv", result.theory_summary.to_csv(index=False)),
-        "plot": atomic_write_bytes(out / "gate_sweep.png", _png(figure)),
+        "plot": atomic_write_bytes(out / "gate_sweep.png", png_bytes(figure)),
     }
     paths["report"] = atomic_write_text(out / "report.md", "\n".join(lines))
     return {name: str(path) for name, path in paths.items()}
