@@ -5,7 +5,12 @@ import pandas as pd
 import pytest
 import torch
 
-from wordexperts.core import AttentionConfig, BidirectionalAttention, WordExperts, to_experts
+from wordexperts.core import (
+    AttentionConfig,
+    BidirectionalAttention,
+    WordExperts,
+    to_experts,
+)
 from wordexperts.data.corpora import SyntheticConfig, synthetic_corpus
 
 pytest.importorskip("gensim")
@@ -21,12 +26,12 @@ from wordexperts.analogy.evaluate import evaluate_analogies
 from wordexperts.analogy.experiments import (
     evaluate_embeddings,
     gate_sweep,
-    mean_interval,
     measure_throughput,
     train_side_by_side,
     write_gate_sweep_report,
     write_side_by_side_report,
 )
+from wordexperts.reporting import mean_interval
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
