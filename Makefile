@@ -12,7 +12,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test,analogy,pretrained]"
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test,analogy,pretrained,bench]"
 	touch $@
 
 demo: setup

@@ -27,7 +27,9 @@ def _verify(args: argparse.Namespace) -> int:
         table = verify_equivalence(seed=args.seed, rows=args.rows)
     print("Attention vs word experts: largest |logit difference| over every row and masked position")
     f64, f32 = TOLERANCE.values()
-    print(f"(tolerances: float64 {f64:.0e}, float32 {f32:.0e}, one pass vs expansion float32 {ONE_PASS_TOLERANCE:.0e})\n")
+    print(
+        f"(tolerances: float64 {f64:.0e}, float32 {f32:.0e}, one pass vs expansion float32 {ONE_PASS_TOLERANCE:.0e})\n"
+    )
     print(_format_table(table))
     failed = int((~table["passed"]).sum())
     print(f"\n{len(table) - failed} of {len(table)} architectures agree" + (f"; {failed} FAILED" if failed else ""))
@@ -46,16 +48,30 @@ def _demo(args: argparse.Namespace) -> int:
         f"Held-out accuracy on column {result['target']}: {result['accuracy']:.3f} (chance {result['chance']:.3f}); "
         f"attention vs word-experts logits after training: {result['max_logit_difference']:.1e}"
     )
-    from .bench.demo import tabular_demo
-
-    print("\nA table is a sentence: the paper preset on the paper's simulation (5 core features, corr 0.9, seed 4951).")
-    table = tabular_demo(n_threads=args.threads)
-    print(
-        f"Out-of-distribution accuracy {table['accuracy_ood']:.3f} (in-distribution {table['accuracy_id']:.3f}); "
-        f"logistic regression on one-hot features {table['logistic_regression_ood']:.3f}; fit {table['fit_seconds']:.1f} s"
+    from .bench.reproduce import (
+        QUICK_AUTO_MPG_MODELS,
+        QUICK_AUTO_MPG_SEEDS,
+        QUICK_CONFIGURATIONS,
+        QUICK_SEEDS,
+        SIMULATION_MODELS,
+        reproduce_auto_mpg,
+        reproduce_simulation,
     )
-    print("Mean gates of the masked target y over the test rows (per head and summed):")
-    print(table["gates"].to_string(float_format="{:.3f}".format))
+    from .data import PAPER_SEEDS
+
+    print(
+        f"\nA table is a sentence. The paper's simulation, quick form ({len(QUICK_CONFIGURATIONS)} configurations x "
+        f"{QUICK_SEEDS} seeds; `wordexperts reproduce simulation` runs all 12 x 20):",
+        flush=True,
+    )
+    simulation = reproduce_simulation(
+        configurations=QUICK_CONFIGURATIONS, seeds=PAPER_SEEDS[:QUICK_SEEDS], models=SIMULATION_MODELS, jobs=args.jobs
+    )
+    _print_simulation(simulation)
+    print(
+        f"\nauto-mpg, quick form ({QUICK_AUTO_MPG_SEEDS} seeds; `wordexperts reproduce auto-mpg` runs 10):", flush=True
+    )
+    _print_auto_mpg(reproduce_auto_mpg(seeds=range(QUICK_AUTO_MPG_SEEDS), models=QUICK_AUTO_MPG_MODELS, jobs=args.jobs))
     return status
 
 
@@ -127,12 +143,12 @@ def _bench_fit(args: argparse.Namespace) -> int:
     result = time_fit_predict(epochs=epochs, repeats=repeats, predict_rows=rows, seed=args.seed, n_threads=args.threads)
     report = "\n".join(
         [
-            f"Paper preset, {result['rows']} rows x {result['columns']} columns (paper simulation 5/0.9/0, seed 4951), "
-            f"{result['epochs']} epochs, {result['n_threads']} thread(s), torch {result['torch']}, {result['machine']}",
+            (f"Paper preset, {result['rows']} rows x {result['columns']} columns (paper simulation 5/0.9/0, seed 4951), "
+            f"{result['epochs']} epochs, {result['n_threads']} thread(s), torch {result['torch']}, {result['machine']}"),
             "",
-            f"fit: {result['fit_seconds_median']:.2f} s median of {result['repeats']} "
+            (f"fit: {result['fit_seconds_median']:.2f} s median of {result['repeats']} "
             f"(min {result['fit_seconds_min']:.2f}, max {result['fit_seconds_max']:.2f}); "
-            f"{result['ms_per_epoch']:.1f} ms per epoch; OOD accuracy of the last fit {result['ood_accuracy_last_fit']:.3f}",
+            f"{result['ms_per_epoch']:.1f} ms per epoch; OOD accuracy of the last fit {result['ood_accuracy_last_fit']:.3f}"),
             f"predict: {result['predict_rows_per_second']:,.0f} rows per second ({result['predict_rows']:,} rows, median of 3)",
         ]
     )
@@ -186,10 +202,14 @@ def _fit(args: argparse.Namespace) -> int:
         if args.target not in table.columns:
             raise ValueError(f"target column {args.target!r} is not in {args.data} (columns: {list(table.columns)})")
         task = task or _infer_task(table[args.target])
-    settings = dict(
-        preset=args.preset, epochs=args.epochs, random_state=args.seed, n_threads=args.threads,
-        device=args.device, progress=not args.quiet,
-    )
+    settings = {
+        "preset": args.preset,
+        "epochs": args.epochs,
+        "random_state": args.seed,
+        "n_threads": args.threads,
+        "device": args.device,
+        "progress": not args.quiet,
+    }
     if task == "impute":
         model = WordExpertsImputer(**settings).fit(table)
     else:
@@ -271,8 +291,14 @@ def _explain(args: argparse.Namespace) -> int:
 
 # ---- word analogies ----
 
+
 def _analogy_eval(args: argparse.Namespace) -> int:
-    from .analogy.evaluate import answerable_intersection, bert_whole_word_filter, evaluate_analogies, read_questions
+    from .analogy.evaluate import (
+        answerable_intersection,
+        bert_whole_word_filter,
+        evaluate_analogies,
+        read_questions,
+    )
     from .analogy.report import write_eval_report
     from .data.pretrained import load_glove50, load_minilm, load_word2vec_file
 
@@ -281,14 +307,22 @@ def _analogy_eval(args: argparse.Namespace) -> int:
     for source in args.embeddings:
         if source == "minilm":
             matrix, words = load_minilm()
-            name, candidates = "MiniLM-L6 input embeddings", bert_whole_word_filter(words) if args.protocol == "paper" else None
+            name, candidates = (
+                "MiniLM-L6 input embeddings",
+                bert_whole_word_filter(words) if args.protocol == "paper" else None,
+            )
         elif source == "glove50":
             (matrix, words), name, candidates = load_glove50(), "GloVe 6B 50d", None
         else:
             (matrix, words), name, candidates = load_word2vec_file(source), Path(source).name, None
         results[name] = evaluate_analogies(
-            matrix, words, questions, protocol=args.protocol, method=args.method,
-            restrict_vocab=args.restrict_vocab, candidates=candidates,
+            matrix,
+            words,
+            questions,
+            protocol=args.protocol,
+            method=args.method,
+            restrict_vocab=args.restrict_vocab,
+            candidates=candidates,
         )
     if len(results) > 1 and not args.no_intersect:
         ids = answerable_intersection(*results.values())
@@ -296,8 +330,11 @@ def _analogy_eval(args: argparse.Namespace) -> int:
     for name, result in results.items():
         summary = result.summary
         print(f"{name} ({args.protocol} protocol, {args.method}):")
-        print(summary.loc[["semantic", "syntactic", "all"], ["answered", "correct", "accuracy", "mean_cos"]].to_string(
-            float_format="{:.4f}".format))
+        print(
+            summary.loc[["semantic", "syntactic", "all"], ["answered", "correct", "accuracy", "mean_cos"]].to_string(
+                float_format="{:.4f}".format
+            )
+        )
     if args.out:
         command = _command_line()
         paths = write_eval_report(results, args.out, command=command)
@@ -306,7 +343,12 @@ def _analogy_eval(args: argparse.Namespace) -> int:
 
 
 def _analogy_corpus(args: argparse.Namespace):
-    from .data.corpora import SyntheticConfig, load_text_file, load_wiki_sample, synthetic_corpus
+    from .data.corpora import (
+        SyntheticConfig,
+        load_text_file,
+        load_wiki_sample,
+        synthetic_corpus,
+    )
 
     if args.corpus == "synthetic":
         config = SyntheticConfig(gate_strength=args.gate_strength, n_sentences=args.sentences, seed=args.seed)
@@ -355,6 +397,131 @@ def _analogy_theory(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_table(table: pd.DataFrame) -> None:
+    from .reporting import markdown_table
+
+    print(markdown_table(table))
+
+
+def _written(paths: dict) -> None:
+    print(f"\nwrote {', '.join(sorted(Path(p).name for p in paths.values()))} to {Path(paths['report']).parent}")
+
+
+def _configuration(text: str) -> tuple[int, float, float]:
+    """argparse type: ``num_core/corr/x_noise``, e.g. ``5/0.9/0``."""
+    try:
+        num_core, corr, x_noise = text.split("/")
+        return (int(num_core), float(corr), float(x_noise))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected num_core/corr/x_noise such as 5/0.9/0, got {text!r}") from None
+
+
+def _reproduce_simulation(args: argparse.Namespace) -> int:
+    from .bench.reproduce import (
+        QUICK_CONFIGURATIONS,
+        QUICK_SEEDS,
+        SIMULATION_MODELS,
+        SLOW_PAPER_BASELINES,
+        reproduce_simulation,
+    )
+    from .data import CONFIGURATIONS, PAPER_SEEDS
+
+    models = list(args.models or SIMULATION_MODELS)
+    if args.paper_baselines:
+        if not args.configurations or not args.seeds:
+            raise ValueError(
+                "--paper-baselines re-runs the authors' 5-fold grids (hours per seed on 2 cores): "
+                "name the configurations (--configurations 5/0.9/0 ...) and the number of seeds (--seeds N)"
+            )
+        models += [m for m in SLOW_PAPER_BASELINES if m not in models]
+    configurations = args.configurations or (QUICK_CONFIGURATIONS if args.quick else CONFIGURATIONS)
+    seeds = PAPER_SEEDS[: args.seeds or (QUICK_SEEDS if args.quick else len(PAPER_SEEDS))]
+    print(
+        f"The paper's simulation: {len(configurations)} configurations x {len(seeds)} seeds x {len(models)} models "
+        f"on {args.jobs} process(es)...",
+        flush=True,
+    )
+    result = reproduce_simulation(
+        configurations=configurations, seeds=seeds, models=models, jobs=args.jobs, verbose=args.verbose
+    )
+    _print_simulation(result)
+    if args.out:
+        from .bench.report import write_simulation_report
+
+        _written(write_simulation_report(result, args.out, _command_line("wordexperts reproduce simulation")))
+    return 0
+
+
+def _print_simulation(result) -> None:
+    from .bench.report import simulation_table
+
+    print("\nOut-of-distribution accuracy, mean ± std over seeds (paper: the authors' numbers):")
+    _print_table(simulation_table(result))
+    checks = result.checks
+    if len(checks):
+        print(f"\nChecks: {int(checks['holds'].sum())} of {len(checks)} hold", end="")
+        missed = checks[~checks["holds"]]
+        print(
+            ""
+            if missed.empty
+            else "; missed: " + "; ".join(f"{r.configuration} {r.check}" for r in missed.itertuples())
+        )
+    print(f"Wall time {result.settings['wall_seconds']:.0f} s")
+
+
+def _reproduce_auto_mpg(args: argparse.Namespace) -> int:
+    from .bench.reproduce import (
+        AUTO_MPG_MODELS,
+        AUTO_MPG_SEEDS,
+        QUICK_AUTO_MPG_MODELS,
+        QUICK_AUTO_MPG_SEEDS,
+        reproduce_auto_mpg,
+    )
+
+    models = args.models or (QUICK_AUTO_MPG_MODELS if args.quick else AUTO_MPG_MODELS)
+    seeds = range(args.seeds or (QUICK_AUTO_MPG_SEEDS if args.quick else AUTO_MPG_SEEDS))
+    print(f"auto-mpg (train USA, test Europe + Japan): {len(seeds)} seeds x {len(models)} models...", flush=True)
+    result = reproduce_auto_mpg(seeds=seeds, models=models, jobs=args.jobs, verbose=args.verbose)
+    _print_auto_mpg(result)
+    if args.out:
+        from .bench.report import write_auto_mpg_report
+
+        _written(write_auto_mpg_report(result, args.out, _command_line("wordexperts reproduce auto-mpg")))
+    return 0
+
+
+def _print_auto_mpg(result) -> None:
+    from .bench.report import auto_mpg_table
+
+    print(
+        "\nOut-of-distribution accuracy (Europe + Japan), mean [95% interval] over seeds; the paper: 0.793 (one seed)"
+    )
+    _print_table(auto_mpg_table(result)[["model", "OOD accuracy", "std", "reference"]])
+    for name, why in result.settings.get("missing", {}).items():
+        print(f"not run: {name}: {why}")
+
+
+def _bench_ood(args: argparse.Namespace) -> int:
+    from .bench.ood import OOD_MODELS, QUICK_MODELS, QUICK_SEEDS, bench_ood
+    from .bench.report import ood_table
+
+    models = args.models or (QUICK_MODELS if args.quick else OOD_MODELS)
+    seeds = range(args.seeds or (QUICK_SEEDS if args.quick else 5))
+    print(f"Real shifted tables: {len(seeds)} seeds x {len(models)} models, budget {args.budget}...", flush=True)
+    result = bench_ood(
+        tasks=args.tasks, seeds=seeds, models=models, budget=args.budget, jobs=args.jobs, verbose=args.verbose
+    )
+    print("\nOut-of-distribution accuracy, mean [95% interval] over seeds:")
+    _print_table(ood_table(result))
+    for name, why in result.missing.items():
+        print(f"not run: {name}: {why}")
+    if args.out:
+        from .bench.report import write_ood_report
+
+        _written(write_ood_report(result, args.out, _command_line("wordexperts bench ood")))
+    return 0
+
+
 def positive_int(text: str) -> int:
     """argparse type: an int >= 1, or a usage error that says so."""
     try:
@@ -386,6 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="the main job: verify the equivalence, then show a trained model's gates")
     common(demo, 1)
     demo.add_argument("--rows", type=positive_int, default=16, help=argparse.SUPPRESS)
+    demo.add_argument("--jobs", type=positive_int, default=2, help="worker processes for the reproductions (default 2)")
     demo.set_defaults(run=_demo)
 
     bench = commands.add_parser("bench", help="benchmarks")
@@ -407,18 +575,67 @@ def build_parser() -> argparse.ArgumentParser:
     fit_bench.add_argument("--quick", action="store_true", help="one fit of 5 epochs, 10,000 rows predicted")
     fit_bench.add_argument("--out", help="folder for fit.json and fit.md")
     fit_bench.set_defaults(run=_bench_fit)
-    analogy_bench = benches.add_parser("analogy", help="the Google analogy set against all 400,000 GloVe words: time, memory")
+    analogy_bench = benches.add_parser(
+        "analogy", help="the Google analogy set against all 400,000 GloVe words: time, memory"
+    )
     analogy_bench.add_argument("--threads", type=positive_int, default=2, help="BLAS threads (default 2)")
     analogy_bench.add_argument("--protocol", choices=["paper", "gensim"], default="gensim")
     analogy_bench.add_argument("--quick", action="store_true", help="the 30,000 most frequent words only")
     analogy_bench.add_argument("--out", help="folder for analogy.json and analogy.md")
     analogy_bench.set_defaults(run=_bench_analogy)
 
+    def comparison(p: argparse.ArgumentParser, quick: str) -> None:
+        p.add_argument("--quick", action="store_true", help=quick)
+        p.add_argument("--seeds", type=positive_int, help="number of seeds")
+        p.add_argument("--models", nargs="+", metavar="MODEL", help="model keys (default: all of this comparison's)")
+        p.add_argument("--jobs", type=positive_int, default=2, help="worker processes, one thread each (default 2)")
+        p.add_argument("--out", help="folder for report.md, the CSVs and the plots")
+        p.add_argument("--verbose", type=int, default=0, help=argparse.SUPPRESS)
+
+    ood = benches.add_parser(
+        "ood", help="real tables with natural shifts: ours against every peer, in and out of distribution"
+    )
+    comparison(ood, "2 seeds and five models: a few minutes")
+    ood.add_argument("--tasks", nargs="+", metavar="TASK", help="task names (default: all)")
+    ood.add_argument(
+        "--budget",
+        type=positive_int,
+        default=1,
+        help="configurations each peer may try, chosen on an in-distribution split (default 1: defaults)",
+    )
+    ood.set_defaults(run=_bench_ood)
+
+    reproduce = commands.add_parser("reproduce", help="reproduce the paper's tabular tables (paper.md §2)")
+    reproductions = reproduce.add_subparsers(dest="reproduction", required=True, metavar="TABLE")
+    simulation = reproductions.add_parser(
+        "simulation", help="Tables 3-4: 12 configurations x 20 seeds of the simulation"
+    )
+    comparison(simulation, "4 configurations x 2 seeds (about a minute)")
+    simulation.add_argument(
+        "--configurations",
+        nargs="+",
+        type=_configuration,
+        metavar="CORE/CORR/NOISE",
+        help="e.g. 5/0.9/0 1/0.1/0.5 (default: all 12)",
+    )
+    simulation.add_argument(
+        "--paper-baselines",
+        action="store_true",
+        help="also re-run the authors' RF, GB and MLP grids (slow: needs --configurations and --seeds)",
+    )
+    simulation.set_defaults(run=_reproduce_simulation)
+    auto_mpg = reproductions.add_parser(
+        "auto-mpg", help="Table 5: train on US cars, test on European and Japanese ones"
+    )
+    comparison(auto_mpg, "3 seeds, no transformers or ensemble")
+    auto_mpg.set_defaults(run=_reproduce_auto_mpg)
+
     fit = commands.add_parser("fit", help="fit a classifier, regressor or imputer on a CSV/Parquet table")
     fit.add_argument("data", help="training table (.csv or .parquet)")
     fit.add_argument("--target", help="the column to predict (not needed with --task impute)")
     fit.add_argument(
-        "--task", choices=TASKS,
+        "--task",
+        choices=TASKS,
         help="default: classification for text, bool or up to 20 distinct integers; regression otherwise",
     )
     fit.add_argument("--out", required=True, help="model file to write (safetensors)")
@@ -455,29 +672,53 @@ def build_parser() -> argparse.ArgumentParser:
     analogies = analogy.add_subparsers(dest="analogy", required=True, metavar="TASK")
     evaluate = analogies.add_parser("eval", help="score embeddings on the Google analogy set")
     evaluate.add_argument(
-        "--embeddings", action="append", required=True, metavar="minilm|glove50|PATH",
+        "--embeddings",
+        action="append",
+        required=True,
+        metavar="minilm|glove50|PATH",
         help="repeatable; PATH: word2vec text (.txt/.vec, GloVe's header-less text too) or binary (.bin)",
     )
-    evaluate.add_argument("--protocol", choices=["paper", "gensim"], default="paper",
-                          help="paper: raw vectors, whole vocabulary (MiniLM: the BERT whole-word filter); "
-                               "gensim: unit vectors, restrict_vocab, case-insensitive (default paper)")
+    evaluate.add_argument(
+        "--protocol",
+        choices=["paper", "gensim"],
+        default="paper",
+        help="paper: raw vectors, whole vocabulary (MiniLM: the BERT whole-word filter); "
+        "gensim: unit vectors, restrict_vocab, case-insensitive (default paper)",
+    )
     evaluate.add_argument("--method", choices=["3cosadd", "3cosmul"], default="3cosadd")
     evaluate.add_argument("--restrict-vocab", type=positive_int, help="search the N most frequent words only")
-    evaluate.add_argument("--questions", help="analogy file in the Google format (default: gensim's questions-words.txt)")
-    evaluate.add_argument("--no-intersect", action="store_true",
-                          help="with several embeddings: each on all it can answer, not the common questions")
+    evaluate.add_argument(
+        "--questions", help="analogy file in the Google format (default: gensim's questions-words.txt)"
+    )
+    evaluate.add_argument(
+        "--no-intersect",
+        action="store_true",
+        help="with several embeddings: each on all it can answer, not the common questions",
+    )
     evaluate.add_argument("--out", help="folder for report.md, results.csv, accuracy.png")
     evaluate.set_defaults(run=_analogy_eval)
 
     train = analogies.add_parser("train", help="CBOW, skip-gram, attention and word experts on one corpus, evaluated")
-    train.add_argument("--corpus", default="synthetic", metavar="synthetic|wiki-sample|PATH",
-                       help="synthetic (planted analogies; default), gensim's Wikipedia sample, or a text file")
-    train.add_argument("--gate-strength", type=float, default=0.0, help="synthetic: word dependence of the gates (0 = CBOW)")
+    train.add_argument(
+        "--corpus",
+        default="synthetic",
+        metavar="synthetic|wiki-sample|PATH",
+        help="synthetic (planted analogies; default), gensim's Wikipedia sample, or a text file",
+    )
+    train.add_argument(
+        "--gate-strength", type=float, default=0.0, help="synthetic: word dependence of the gates (0 = CBOW)"
+    )
     train.add_argument("--sentences", type=positive_int, default=40_000, help="synthetic: sentences (default 40,000)")
     train.add_argument("--min-count", type=positive_int, default=5, help="real text: rarer words dropped (default 5)")
-    train.add_argument("--dim", type=positive_int, default=32, help="real text: embedding width (synthetic: its true width)")
-    train.add_argument("--heads", type=positive_int, default=4, help="heads of the multi-head attention model (default 4)")
-    train.add_argument("--epochs", type=positive_int, help="attention epochs (default: enough for the synthetic corpus)")
+    train.add_argument(
+        "--dim", type=positive_int, default=32, help="real text: embedding width (synthetic: its true width)"
+    )
+    train.add_argument(
+        "--heads", type=positive_int, default=4, help="heads of the multi-head attention model (default 4)"
+    )
+    train.add_argument(
+        "--epochs", type=positive_int, help="attention epochs (default: enough for the synthetic corpus)"
+    )
     train.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     train.add_argument("--out", help="folder for report.md, CSVs and accuracy.png")
     common(train, 1)

@@ -14,9 +14,7 @@ import numpy as np
 import pandas as pd
 
 
-def mean_interval(
-    values: pd.Series | np.ndarray, level: float = 0.95
-) -> tuple[float, float, float]:
+def mean_interval(values: pd.Series | np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
     """Mean and Student-t interval of the mean: ``(mean, low, high)``; NaN bounds for one value.
 
     Non-finite values are dropped first.
@@ -71,9 +69,7 @@ def interval_table(
                 min(high, highest),
             )
             if std:
-                row[f"{v}_std"] = (
-                    float(group[v].std(ddof=1)) if len(group) > 1 else math.nan
-                )
+                row[f"{v}_std"] = float(group[v].std(ddof=1)) if len(group) > 1 else math.nan
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -99,10 +95,7 @@ def markdown_table(frame: pd.DataFrame) -> str:
         "| " + " | ".join(map(str, frame.columns)) + " |",
         "|" + "---|" * len(frame.columns),
     ]
-    lines += [
-        "| " + " | ".join(_cell(v) for v in row) + " |"
-        for row in frame.itertuples(index=False)
-    ]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join(lines)
 
 

@@ -62,35 +62,3 @@ def gates_demo(
         "final_loss": history.loss[-1],
         "max_logit_difference": difference,
     }
-
-
-def tabular_demo(*, seed: int = 4951, n_threads: int = 1) -> dict:
-    """The paper preset on one seed of the paper's simulation (num_core 5, corr 0.9, no x noise).
-
-    Trains :class:`~wordexperts.tabular.WordExpertsClassifier` on the authors' data (bins
-    pooled as they did) and returns its out-of-distribution accuracy beside logistic
-    regression on one-hot features (the paper's baseline), fit seconds, and the mean gates
-    of the masked target over the test rows.
-    """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder
-
-    from ..data import SimulationConfig, simulate
-    from ..tabular import WordExpertsClassifier
-
-    data = simulate(SimulationConfig(num_core=5, corr=0.9, x_noise=0.0), seed=seed, binning="pooled")
-    X, y = data.train.drop(columns="y"), data.train["y"]
-    X_test, y_test = data.test.drop(columns="y"), data.test["y"]
-    model = WordExpertsClassifier(
-        preset="paper", random_state=seed, n_threads=n_threads, categorical=list(X.columns)
-    ).fit(X, y)
-    baseline = make_pipeline(OneHotEncoder(handle_unknown="ignore"), LogisticRegression(max_iter=2000)).fit(X, y)
-    return {
-        "seed": seed,
-        "accuracy_ood": float(model.score(X_test, y_test)),
-        "accuracy_id": float(model.score(X, y)),
-        "logistic_regression_ood": float(baseline.score(X_test, y_test)),
-        "fit_seconds": float(model.fit_seconds_),
-        "gates": model.explain_summary(X_test),
-    }

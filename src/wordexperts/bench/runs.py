@@ -1,0 +1,301 @@
+"""One fit-and-score run per (data set, seed, model), in parallel: what every comparison shares.
+
+``wordexperts reproduce simulation``, ``reproduce auto-mpg`` and ``bench ood`` all reduce to
+the same unit of work: build a model by its key (ours or a peer's), fit it on one training
+table with one seed, and score it on named evaluation tables (in-distribution,
+out-of-distribution). :func:`run_grid` runs many of them over processes with joblib; every
+run seeds its own model and limits its own threads, so the numbers do not depend on the
+order, the number of processes or the machine's load.
+
+Our models (:data:`OURS`):
+
+=====================  =====================================================================
+key                    model
+=====================  =====================================================================
+wordexperts-paper      ``WordExpertsClassifier(preset="paper")``: the paper's recipe, unchanged
+wordexperts            ``WordExpertsClassifier()``: the library's defaults
+wordexperts-ensemble   "beyond the paper": the average of the probabilities of
+                       :data:`ENSEMBLE_SIZE` paper-preset models trained from different seeds
+                       (scikit-learn's soft ``VotingClassifier``)
+=====================  =====================================================================
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ENSEMBLE_SIZE = 10
+
+
+@dataclass(frozen=True)
+class Ours:
+    """One of our models, built like a peer: ``make(config, seed=, threads=)``."""
+
+    key: str
+    name: str
+    params: Mapping[str, Any]
+    ensemble: int = 1
+
+    package = "wordexperts"
+    configurations: tuple[Mapping[str, Any], ...] = ({},)
+
+    def available(self) -> str | None:
+        return None
+
+    def make(
+        self,
+        config: Mapping[str, Any] | None = None,
+        *,
+        seed: int = 0,
+        threads: int = 1,
+    ):
+        from ..tabular import WordExpertsClassifier
+
+        params = {**self.params, **(config or {}), "n_threads": threads}
+        if self.ensemble == 1:
+            return WordExpertsClassifier(random_state=seed, **params)
+        from sklearn.ensemble import VotingClassifier
+
+        members = [
+            (f"seed{i}", WordExpertsClassifier(random_state=seed * 1000 + i, **params)) for i in range(self.ensemble)
+        ]
+        return VotingClassifier(members, voting="soft")
+
+
+OURS: Mapping[str, Ours] = {
+    o.key: o
+    for o in (
+        Ours("wordexperts-paper", "word experts, paper preset", {"preset": "paper"}),
+        Ours("wordexperts", "word experts, defaults", {}),
+        Ours(
+            "wordexperts-ensemble",
+            f"word experts, {ENSEMBLE_SIZE} paper-preset seeds averaged",
+            {"preset": "paper"},
+            ensemble=ENSEMBLE_SIZE,
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class PaperBaseline:
+    """One of the authors' four baselines with its grid (:func:`.peers.paper_baselines`)."""
+
+    key: str
+    name: str
+    baseline: str
+
+    package = "scikit-learn"
+    configurations: tuple[Mapping[str, Any], ...] = ({},)
+
+    def available(self) -> str | None:
+        return None
+
+    def make(
+        self,
+        config: Mapping[str, Any] | None = None,
+        *,
+        seed: int = 0,
+        threads: int = 1,
+    ):
+        from .peers import paper_baselines
+
+        return paper_baselines(seed)[self.baseline]
+
+
+PAPER_BASELINES: Mapping[str, PaperBaseline] = {
+    b.key: b
+    for b in (
+        PaperBaseline("paper-lr", "logistic regression (authors' encoding)", "LR"),
+        PaperBaseline("paper-rf", "random forest (authors' 5-fold grid)", "RF"),
+        PaperBaseline("paper-gb", "gradient boosting (authors' 5-fold grid)", "GB"),
+        PaperBaseline("paper-mlp", "MLP (authors' 5-fold grid)", "MLP"),
+    )
+}
+
+
+def model_spec(key: str):
+    """Ours, the authors' baselines or a peer's registry entry, by key; a ValueError lists the keys."""
+    from .peers import PEERS
+
+    for registry in (OURS, PAPER_BASELINES, PEERS):
+        if key in registry:
+            return registry[key]
+    raise ValueError(f"unknown model {key!r}; choose from {', '.join([*OURS, *PAPER_BASELINES, *PEERS])}")
+
+
+def model_name(key: str) -> str:
+    return model_spec(key).name
+
+
+def check_models(keys: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """``(runnable keys, {key: why not})``: unknown keys raise, uninstalled packages are reported."""
+    runnable, missing = [], {}
+    for key in keys:
+        reason = model_spec(key).available()
+        if reason is None:
+            runnable.append(key)
+        else:
+            missing[key] = reason
+    return runnable, missing
+
+
+def log_loss(y: np.ndarray, proba: np.ndarray, classes: np.ndarray, eps: float = 1e-15) -> float:
+    """Mean negative log-probability of the true label; a label the model never saw scores ``eps``.
+
+    (scikit-learn's ``log_loss`` refuses labels outside ``classes``; under a shift they occur.)
+
+    Examples:
+        >>> round(log_loss(np.array(["a", "b"]), np.array([[0.5, 0.5], [0.2, 0.8]]), np.array(["a", "b"])), 4)
+        0.4581
+    """
+    lookup = {label: i for i, label in enumerate(classes.tolist())}
+    index = np.array([lookup.get(label, -1) for label in np.asarray(y).tolist()])
+    p = np.where(index >= 0, proba[np.arange(len(index)), np.maximum(index, 0)], 0.0)
+    return float(-np.log(np.clip(p, eps, 1.0)).mean())
+
+
+def score(model, evaluations: Mapping[str, tuple[pd.DataFrame, pd.Series]], *, bin_mse: bool) -> dict[str, float]:
+    """Accuracy, log-loss (and bin-index MSE for integer bins) of a fitted model on each table.
+
+    Keys ``acc_<name>``, ``logloss_<name>``, ``mse_<name>``; ``predict_seconds`` over all tables.
+    """
+    row: dict[str, float] = {}
+    started = time.perf_counter()
+    for name, (X, y) in evaluations.items():
+        proba = np.asarray(model.predict_proba(X), dtype=np.float64)
+        if not np.isfinite(proba).all():
+            raise ValueError(f"{type(model).__name__} returned non-finite probabilities on {name}")
+        classes = np.asarray(model.classes_)
+        predicted = classes[proba.argmax(axis=1)]
+        truth = np.asarray(y)
+        row[f"acc_{name}"] = float((predicted == truth).mean())
+        row[f"logloss_{name}"] = log_loss(truth, proba, classes)
+        if bin_mse:
+            row[f"mse_{name}"] = float(np.mean((predicted.astype(np.float64) - truth.astype(np.float64)) ** 2))
+    row["predict_seconds"] = time.perf_counter() - started
+    return row
+
+
+@dataclass(frozen=True)
+class Run:
+    """One unit of work: ``data()`` -> (X_train, y_train, {name: (X, y)}), then fit and score ``model``.
+
+    ``data`` must be a picklable callable (a module-level function or a ``functools.partial``)
+    so that runs travel to joblib's worker processes; ``labels`` are copied into the result row.
+    """
+
+    labels: Mapping[str, Any]
+    model: str
+    seed: int
+    data: Callable[[], tuple[pd.DataFrame, pd.Series, dict]]
+    config: Mapping[str, Any] | None = None
+    bin_mse: bool = False
+    budget: int = 1
+
+
+def execute(run: Run, threads: int = 1) -> dict[str, Any]:
+    """Fit and score one :class:`Run` in this process (threads limited for torch and the libraries)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    X, y, evaluations = run.data()
+    spec = model_spec(run.model)
+    row: dict[str, Any] = {**run.labels, "model": run.model, "seed": run.seed}
+    started = time.perf_counter()
+    if run.budget > 1 and len(spec.configurations) > 1:
+        from .peers import tune
+
+        tuned = tune(spec, X, y, seed=run.seed, budget=run.budget, threads=threads)
+        model, row["config"] = tuned.model, tuned.index
+    else:
+        model = spec.make(run.config or {}, seed=run.seed, threads=threads).fit(X, y)
+        row["config"] = 0
+    row["fit_seconds"] = time.perf_counter() - started
+    row.update(score(model, evaluations, bin_mse=run.bin_mse))
+    return row
+
+
+def run_grid(runs: Sequence[Run], *, jobs: int = 1, threads: int = 1, verbose: int = 0) -> pd.DataFrame:
+    """:func:`execute` every run, over ``jobs`` processes (joblib); one row per run, in input order."""
+    if jobs == 1 or len(runs) <= 1:
+        rows = [execute(run, threads) for run in runs]
+    else:
+        from joblib import Parallel, delayed
+
+        rows = Parallel(n_jobs=jobs, verbose=verbose)(delayed(execute)(run, threads) for run in runs)
+    return pd.DataFrame(rows)
+
+
+def summarize(runs: pd.DataFrame, keys: list[str], metrics: list[str]) -> pd.DataFrame:
+    """Per group of ``keys``: seeds, and per metric its mean, ``_std``, ``_low`` and ``_high`` (95%); mean fit seconds."""
+    from ..reporting import mean_interval
+
+    rows = []
+    for key, group in runs.groupby(keys, sort=False):
+        row = dict(zip(keys, key))
+        row["seeds"] = int(group["seed"].nunique())
+        for metric in metrics:
+            mean, low, high = mean_interval(group[metric])
+            std = float(group[metric].std(ddof=1)) if len(group) > 1 else math.nan
+            row.update(
+                {
+                    metric: mean,
+                    f"{metric}_std": std,
+                    f"{metric}_low": low,
+                    f"{metric}_high": high,
+                }
+            )
+        row["fit_seconds"] = float(group["fit_seconds"].mean())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def cost_table(runs: pd.DataFrame, wall: float, jobs: int) -> pd.DataFrame:
+    """Per model: runs, fit seconds (mean, total) and its share of the summed fit time."""
+    table = runs.groupby("model", sort=False).agg(
+        runs=("seed", "size"),
+        fit_seconds_mean=("fit_seconds", "mean"),
+        fit_seconds_total=("fit_seconds", "sum"),
+    )
+    table["predict_seconds_mean"] = runs.groupby("model", sort=False)["predict_seconds"].mean()
+    table["share"] = table["fit_seconds_total"] / table["fit_seconds_total"].sum()
+    table = table.reset_index()
+    table.attrs.update(wall_seconds=wall, jobs=jobs)
+    return table
+
+
+def ranks(summary: pd.DataFrame, group: str, value: str, *, higher_is_better: bool = True) -> pd.Series:
+    """Rank of each row's ``value`` within its ``group`` (1 = best; ties share the lower rank)."""
+    return summary.groupby(group, sort=False)[value].rank(ascending=not higher_is_better, method="min")
+
+
+def paired(frame: pd.DataFrame, ours: str, theirs: str) -> dict[str, float]:
+    """Per-seed differences ``ours - theirs`` of two aligned columns: mean, 95% interval, wins."""
+    from ..reporting import mean_interval
+
+    diff = (frame[ours] - frame[theirs]).to_numpy(dtype=float)
+    mean, low, high = mean_interval(diff)
+    return {
+        "seeds": len(diff),
+        "mean_difference": mean,
+        "low": low,
+        "high": high,
+        "wins": int((diff > 0).sum()),
+        "ties": int((diff == 0).sum()),
+        "losses": int((diff < 0).sum()),
+    }
+
+
+def fmt_mean_std(mean: float, std: float) -> str:
+    """``"0.392 ± 0.041"`` (``"0.392"`` without a spread)."""
+    if not math.isfinite(mean):
+        return "–"
+    return f"{mean:.3f}" if not math.isfinite(std) else f"{mean:.3f} ± {std:.3f}"

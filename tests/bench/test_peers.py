@@ -1,0 +1,279 @@
+"""The peer classifiers: one interface over ten libraries, deterministic, fairly tuned."""
+import math
+import random
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.model_selection import ParameterGrid
+
+from wordexperts.bench.peers import (
+    PEERS,
+    SIMULATION_CONFIGS,
+    PaperOneHot,
+    PeerClassifier,
+    PeerEncoding,
+    paper_baselines,
+    tune,
+)
+
+# Small settings so that every peer fits 200 rows in well under a second.
+FAST = {
+    "majority": {},
+    "lr": {},
+    "rf": {"n_estimators": 20},
+    "hgb": {"max_iter": 20},
+    "xgboost": {"n_estimators": 20},
+    "lightgbm": {"n_estimators": 20},
+    "catboost": {"iterations": 20},
+    "mlp": {"max_iter": 50},
+    "ft-transformer": {"n_blocks": 1, "d_block": 16, "max_epochs": 3},
+    "tab-transformer": {"dim": 8, "depth": 1, "heads": 2, "max_epochs": 3},
+}
+LEARNERS = [key for key in PEERS if key != "majority"]
+
+
+def table(n=200, seed=0):
+    """2 numeric + 2 categorical columns (one str, one category), NaN in a numeric one; labels a/b/c."""
+    rng = np.random.default_rng(seed)
+    colour = rng.choice(["red", "green", "blue"], n)
+    size = rng.normal(size=n)
+    X = pd.DataFrame({
+        "size": size,
+        "weight": np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)),
+        "colour": colour,
+        "shape": pd.Categorical(rng.choice(["round", "square", "star", "oval"], n)),
+    })
+    label = np.where(colour == "red", "a", np.where(size > 0, "b", "c"))
+    flip = rng.random(n) < 0.05
+    y = np.where(flip, rng.choice(["a", "b", "c"], n), label)
+    return X, y
+
+
+def fitted(key, X, y, seed=0, threads=1, **kwargs):
+    return PEERS[key].make(FAST[key], seed=seed, threads=threads, **kwargs).fit(X, y)
+
+
+def test_registry_lists_every_peer_with_defaults_first_and_six_configurations():
+    assert list(PEERS) == list(FAST)
+    for key, peer in PEERS.items():
+        assert peer.key == key and peer.available() is None and peer.version()
+        assert dict(peer.configurations[0]) == {}
+        expected = 1 if key == "majority" else 6
+        assert len(peer.configurations) == expected
+        distinct = {tuple(sorted(c.items())) for c in peer.configurations}
+        assert len(distinct) == len(peer.configurations)
+    assert PEERS["xgboost"].package == "xgboost-cpu"
+    assert PEERS["hgb"].configurations[3] == {"learning_rate": 0.03, "max_iter": 300}
+
+
+@pytest.mark.parametrize("key", list(PEERS))
+def test_every_peer_predicts_probabilities_over_its_classes(key):
+    X, y = table()
+    model = fitted(key, X, y)
+    assert isinstance(model, PeerClassifier)
+    assert model.classes_.tolist() == ["a", "b", "c"]
+    proba = model.predict_proba(X)
+    assert proba.shape == (200, 3) and np.all(proba >= 0)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-12)
+    predicted = model.predict(X)
+    assert np.array_equal(predicted, model.classes_[proba.argmax(axis=1)])
+    accuracy = np.mean(predicted == y)
+    if key == "majority":
+        assert accuracy == np.mean(y == pd.Series(y).mode()[0])
+    elif key not in ("ft-transformer", "tab-transformer"):  # 3 epochs teach the transformers little
+        assert accuracy >= 0.8, accuracy
+
+
+@pytest.mark.parametrize("key", list(PEERS))
+def test_unknown_category_and_missing_numbers_at_predict_time(key):
+    X, y = table()
+    model = fitted(key, X, y)
+    new = pd.DataFrame({
+        "size": [0.5, np.nan, -1.0],
+        "weight": [np.nan, 0.0, np.nan],
+        "colour": ["purple", "red", None],
+        "shape": pd.Categorical(["hexagon", "round", "star"]),
+    })
+    proba = model.predict_proba(new)
+    assert proba.shape == (3, 3) and np.isfinite(proba).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-12)
+    assert np.array_equal(model.predict(new[list(reversed(new.columns))]), model.predict(new))  # by name
+
+
+@pytest.mark.parametrize("key", ["xgboost", "catboost", "lightgbm", "ft-transformer"])
+def test_int_labels_keep_their_values(key):
+    X, y = table()
+    labels = np.select([y == "a", y == "b"], [7, 3], 12)
+    model = fitted(key, X, labels)
+    assert model.classes_.tolist() == [3, 7, 12]
+    assert set(model.predict(X).tolist()) <= {3, 7, 12}
+
+
+@pytest.mark.parametrize(
+    "key", ["lr", "hgb", "lightgbm", "catboost", "xgboost", "rf", "mlp", "ft-transformer", "tab-transformer"]
+)
+def test_same_seed_gives_identical_probabilities(key):
+    X, y = table()
+    first = fitted(key, X, y, seed=3).predict_proba(X)
+    second = fitted(key, X, y, seed=3).predict_proba(X)
+    assert np.array_equal(first, second)
+
+
+def test_transformer_seed_matters_and_leaves_global_rng_alone():
+    X, y = table()
+    torch.manual_seed(123)
+    random.seed(123)
+    before = torch.rand(1), random.random()
+    torch.manual_seed(123)
+    random.seed(123)
+    a = fitted("ft-transformer", X, y, seed=0)
+    assert (torch.rand(1), random.random()) == before  # fit seeded the RNGs and gave them back
+    b = fitted("ft-transformer", X, y, seed=1)
+    assert not np.array_equal(a.predict_proba(X), b.predict_proba(X))
+    record = a.model_.record_
+    assert len(record.train_loss) == 3 and len(record.validation_loss) == 3 and 1 <= record.best_epoch <= 3
+
+
+def test_transformer_early_stopping_keeps_the_best_epoch():
+    X, y = table()
+    model = PEERS["ft-transformer"].make(
+        {"n_blocks": 1, "d_block": 16, "max_epochs": 60, "patience": 2, "lr": 3e-2}, seed=0
+    ).fit(X, y)
+    record = model.model_.record_
+    assert len(record.train_loss) < 60  # stopped early
+    assert len(record.validation_loss) == record.best_epoch + 2
+    assert record.validation_loss[record.best_epoch - 1] == min(record.validation_loss)
+
+
+def test_transformers_read_tables_with_one_kind_of_column():
+    X, y = table()
+    only_categorical = X[["colour", "shape"]]
+    one_categorical = X[["size", "colour"]]
+    for key, frame in [("ft-transformer", only_categorical), ("tab-transformer", one_categorical),
+                       ("tab-transformer", X[["size", "weight"]])]:
+        proba = fitted(key, frame, y).predict_proba(frame)
+        assert proba.shape == (200, 3) and np.isfinite(proba).all()
+
+
+def test_listed_int_columns_are_categorical():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x0": rng.integers(0, 10, 300), "x1": rng.integers(0, 10, 300)})
+    y = (X["x0"] % 3 == 0).astype(int).to_numpy()  # not monotone in x0: needs the levels
+    encoding = PeerEncoding(categorical=["x0", "x1"]).fit(X)
+    assert encoding.categorical_ == ["x0", "x1"] and encoding.numeric_ == []
+    assert encoding.levels_["x0"] == [str(i) for i in range(10)]
+    assert encoding.level_codes(pd.DataFrame({"x0": [3.0, 11], "x1": [0, np.nan]})).tolist() == [[4, 1], [0, 0]]
+    lr_levels = PEERS["lr"].make(categorical=["x0", "x1"]).fit(X, y)
+    lr_numbers = PEERS["lr"].make().fit(X, y)
+    assert lr_levels.score(X, y) == 1.0 and lr_numbers.score(X, y) < 0.8
+    for key in SIMULATION_CONFIGS:
+        model = PEERS[key].make({**SIMULATION_CONFIGS[key], **FAST[key]}, categorical=["x0", "x1"]).fit(X, y)
+        assert model.score(X, y) == 1.0, key
+
+
+def test_encoding_one_hot_standardises_and_flags_missing():
+    X, _ = table()
+    encoding = PeerEncoding().fit(X)
+    assert encoding.categorical_ == ["colour", "shape"] and encoding.indicated_ == ["weight"]
+    matrix = encoding.one_hot(X)
+    assert matrix.shape == (200, 2 + 1 + 3 + 4)
+    np.testing.assert_allclose(matrix[:, 0].mean(), 0.0, atol=1e-12)
+    np.testing.assert_allclose(matrix[:, 0].std(), 1.0, atol=1e-12)
+    assert np.array_equal(matrix[:, 2], X["weight"].isna().to_numpy().astype(float))
+    assert np.array_equal(matrix[:, 3:].sum(axis=1), np.full(200, 2.0))
+    unknown = encoding.one_hot(pd.DataFrame({"size": [0.0], "weight": [np.nan], "colour": ["x"], "shape": ["y"]}))
+    assert unknown[0, 3:].sum() == 0.0 and unknown[0, 2] == 1.0
+
+
+def test_tune_tries_the_budget_and_refits_the_best_on_all_rows():
+    X, y = table()
+    one = tune("lr", X, y, seed=0, budget=1)
+    assert one.index == 0 and one.config == {} and len(one.validation_scores) == 1
+    assert math.isnan(one.validation_scores[0].accuracy)
+    assert one.fit_seconds_total == one.refit_seconds > 0
+
+    three = tune(PEERS["lr"], X, y, seed=0, budget=3)
+    assert len(three.validation_scores) == 3 and 0 <= three.index < 3
+    scores = three.validation_scores
+    assert [s.config for s in scores] == [dict(c) for c in PEERS["lr"].configurations[:3]]
+    assert all(0 <= s.accuracy <= 1 and s.log_loss > 0 for s in scores)
+    best = max(s.accuracy for s in scores)
+    assert scores[three.index].accuracy == best
+    assert scores[three.index].log_loss == min(s.log_loss for s in scores if s.accuracy == best)
+    assert three.model.config == three.config and three.model.n_features_in_ == 4
+    assert three.fit_seconds_total == pytest.approx(sum(s.fit_seconds for s in scores) + three.refit_seconds)
+    # The majority class has one configuration: any budget tries it alone.
+    assert len(tune("majority", X, y, seed=0, budget=6).validation_scores) == 1
+    with pytest.raises(ValueError, match="budget"):
+        tune("lr", X, y, seed=0, budget=0)
+
+
+@pytest.mark.parametrize(
+    "key, setting",
+    [("rf", "n_jobs"), ("xgboost", "n_jobs"), ("lightgbm", "n_jobs"), ("catboost", "thread_count")],
+)
+def test_threads_reach_the_library(key, setting):
+    X, y = table()
+    model = fitted(key, X, y, threads=2)
+    assert model.model_.get_params()[setting] == 2
+
+
+def test_threads_reach_torch_and_are_restored(monkeypatch):
+    X, y = table()
+    calls = []
+    original = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (calls.append(n), original(n)))
+    before = torch.get_num_threads()
+    fitted("tab-transformer", X, y, threads=2)
+    assert calls[0] == 2 and torch.get_num_threads() == before
+
+
+def test_missing_package_is_a_reason_not_a_crash(monkeypatch):
+    monkeypatch.setitem(sys.modules, "xgboost", None)  # import xgboost now raises ImportError
+    reason = PEERS["xgboost"].available()
+    assert reason is not None and "xgboost-cpu" in reason and "\n" not in reason
+    model = PEERS["xgboost"].make()  # making is fine; fitting says why not
+    X, y = table(n=20)
+    with pytest.raises(ImportError, match="pip install xgboost-cpu"):
+        model.fit(X, y)
+
+
+def test_one_class_predicts_it_with_certainty():
+    X, _ = table(n=30)
+    model = fitted("xgboost", X, np.full(30, "only"))
+    assert model.predict(X).tolist() == ["only"] * 30 and np.array_equal(model.predict_proba(X), np.ones((30, 1)))
+
+
+def test_bad_settings_name_themselves():
+    X, y = table(n=40)
+    with pytest.raises(ValueError, match="n_layers"):
+        PEERS["ft-transformer"].make({"n_layers": 2}).fit(X, y)
+    with pytest.raises(ValueError, match="unknown peer"):
+        tune("svm", X, y, seed=0, budget=1)
+    with pytest.raises(ValueError, match="colour"):
+        fitted("lr", X, y).predict(X.drop(columns="colour"))
+
+
+def test_paper_baselines_are_the_papers_grids():
+    models = paper_baselines(seed=5)
+    assert list(models) == ["LR", "RF", "GB", "MLP"]
+    assert models["LR"].named_steps["model"].get_params()["max_iter"] == 2000
+    sizes = {key: len(ParameterGrid(models[key].named_steps["model"].param_grid)) for key in ("RF", "GB", "MLP")}
+    assert sizes == {"RF": 18, "GB": 27, "MLP": 18}
+    assert models["RF"].named_steps["model"].cv.n_splits == 5
+    assert models["MLP"].named_steps["model"].estimator.learning_rate_init == 0.01
+    assert models["GB"].named_steps["model"].estimator.random_state == 5
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"x0": rng.integers(0, 4, 80), "x1": rng.integers(0, 4, 80)})
+    y = X["x0"].to_numpy()
+    lr = models["LR"].fit(X, y)
+    assert lr.score(X, y) == 1.0 and lr.classes_.tolist() == [0, 1, 2, 3]
+
+
+def test_paper_one_hot_drops_the_first_level_and_ignores_new_ones():
+    encoder = PaperOneHot().fit(pd.DataFrame({"x0": [2, 0, 1, 0], "x1": ["b", "a", "a", "c"]}))
+    out = encoder.transform(pd.DataFrame({"x0": [0, 2, 9], "x1": ["c", "z", "b"]}))
+    assert out.tolist() == [[0, 0, 0, 1], [0, 1, 0, 0], [0, 0, 1, 0]]
