@@ -352,7 +352,7 @@ def paper_auto_mpg() -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.Series]:
         >>> X.shape, X_test.shape, sorted(y.unique().tolist())
         ((245, 6), (140, 6), [0, 1, 2])
     """
-    from ..data.shifted import auto_mpg
+    from ..data.tables import auto_mpg
 
     cars = auto_mpg()
     cars = cars[cars["cylinders"].isin([4, 6, 8])].reset_index(drop=True)

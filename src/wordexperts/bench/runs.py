@@ -244,6 +244,8 @@ def summarize(runs: pd.DataFrame, keys: list[str], metrics: list[str]) -> pd.Dat
         row["seeds"] = int(group["seed"].nunique())
         for metric in metrics:
             mean, low, high = mean_interval(group[metric])
+            if metric.startswith("acc"):  # an accuracy's interval stays inside [0, 1]
+                low, high = max(low, 0.0), min(high, 1.0)
             std = float(group[metric].std(ddof=1)) if len(group) > 1 else math.nan
             row.update(
                 {
