@@ -204,27 +204,35 @@ def reproduce_simulation(
     started = time.perf_counter()
     table = run_grid(runs, jobs=jobs, threads=threads, verbose=verbose)
     wall = time.perf_counter() - started
-    summary = summarize(
-        table,
-        ["configuration", "model"],
-        ["acc_test", "mse_test", "acc_train", "mse_train"],
-    )
+    return simulation_result(table, wall_seconds=wall, jobs=jobs, threads=threads)
+
+
+def simulation_result(runs: pd.DataFrame, *, wall_seconds: float, jobs: int, threads: int = 1) -> Reproduction:
+    """A :class:`Reproduction` from the per-seed rows of :func:`reproduce_simulation` (``runs.csv``).
+
+    Summaries, the paper's numbers, the paired comparison and the checks are all derived from
+    ``runs``, so a saved ``runs.csv`` can be re-reported without refitting anything.
+    """
+    labels = runs.drop_duplicates("configuration")
+    configurations = [(int(r.num_core), float(r.corr), float(r.x_noise)) for r in labels.itertuples()]
+    seeds = [int(s) for s in dict.fromkeys(runs["seed"])]
+    summary = summarize(runs, ["configuration", "model"], ["acc_test", "mse_test", "acc_train", "mse_train"])
     paper, per_seed = _paper_table(configurations, seeds)
-    pairs, checks = _simulation_checks(table, summary, paper, per_seed, configurations)
+    pairs, checks = _simulation_checks(runs, summary, paper, per_seed, configurations)
     return Reproduction(
-        runs=table,
+        runs=runs,
         summary=summary,
         paper=paper,
         paired=pairs,
         checks=checks,
-        timings=cost_table(table, wall, jobs),
+        timings=cost_table(runs, wall_seconds, jobs),
         settings={
             "configurations": [_config_label(k) for k in configurations],
-            "seeds": [int(s) for s in seeds],
-            "models": list(models),
+            "seeds": seeds,
+            "models": list(dict.fromkeys(runs["model"])),
             "jobs": jobs,
             "threads": threads,
-            "wall_seconds": wall,
+            "wall_seconds": wall_seconds,
             "paper_source": "per-seed CSVs" if per_seed is not None else "published means",
         },
     )

@@ -127,7 +127,11 @@ def auto_mpg_frame() -> pd.DataFrame:
 
     Columns ``mpg, cylinders, displacement, horsepower, weight, acceleration, model_year, origin``.
     """
-    cars = _require("vega_datasets").data.cars()
+    import warnings
+
+    with warnings.catch_warnings():  # vega_datasets passes pandas a keyword pandas 3 deprecates
+        warnings.filterwarnings("ignore", message=".*convert_dates.*")
+        cars = _require("vega_datasets").data.cars()
     cars = cars.dropna(subset=["Miles_per_Gallon", "Horsepower"]).reset_index(drop=True)
     return pd.DataFrame(
         {
