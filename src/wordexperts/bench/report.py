@@ -437,13 +437,11 @@ def auto_mpg_markdown(result, command: str | None = None) -> str:
             )
         ),
         "",
+        _majority_note(),
+        "",
         (
-            _majority_note(),
-            "",
-            (
-                "One seed on 140 test rows has a standard error near 0.034; the spread over seeds above is the "
-                "honest yardstick for the paper's 0.793."
-            ),
+            "One seed on 140 test rows has a standard error near 0.034; the spread over seeds above is the "
+            "honest yardstick for the paper's 0.793."
         ),
         "",
     ]
