@@ -226,7 +226,7 @@ def _with_paper(summary: pd.DataFrame, paper: pd.DataFrame, metric: str) -> tupl
     """Our summary rows plus the paper's (models ``paper: <name>``), for one wide table."""
     from .reproduce import PAPER_NAMES
 
-    theirs = paper.rename(columns={f"{metric}": metric}).assign(
+    theirs = paper.assign(
         model=lambda f: "paper: " + f["model"].map(PAPER_NAMES)
     )[["configuration", "model", metric, f"{metric}_std"]]
     ours = summary[["configuration", "model", metric, f"{metric}_std"]]
