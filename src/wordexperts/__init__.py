@@ -9,7 +9,7 @@ are scikit-learn estimators that read a table as a sentence; :func:`load` reads 
 
 from .core import AttentionConfig, BidirectionalAttention, WordExperts, free_copy, to_attention, to_experts
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 _TABULAR = ("WordExpertsClassifier", "WordExpertsImputer", "WordExpertsRegressor", "load")
 
