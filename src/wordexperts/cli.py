@@ -610,7 +610,7 @@ def build_parser() -> argparse.ArgumentParser:
     simulation = reproductions.add_parser(
         "simulation", help="Tables 3-4: 12 configurations x 20 seeds of the simulation"
     )
-    comparison(simulation, "4 configurations x 2 seeds (about a minute)")
+    comparison(simulation, "4 configurations x 2 seeds (under a minute)")
     simulation.add_argument(
         "--configurations",
         nargs="+",

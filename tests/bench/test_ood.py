@@ -81,3 +81,12 @@ def test_a_missing_package_is_reported_not_fatal(monkeypatch):
     result = bench_ood(tasks=[TASKS[0]], seeds=[0], models=["majority", "catboost"], jobs=1)
     assert result.missing == {"catboost": "pip install nothing"}
     assert set(result.runs["model"]) == {"majority"}
+
+
+def test_a_saved_runs_csv_reports_the_same_ranks(quick):
+    from wordexperts.bench.ood import ood_result
+
+    again = ood_result(pd.read_csv(quick / "runs.csv"), budget=1, wall_seconds=0.0, jobs=1)
+    saved = pd.read_csv(quick / "summary.csv")
+    pd.testing.assert_series_equal(again.summary["rank_ood"], saved["rank_ood"], check_dtype=False)
+    assert again.summary["acc_ood"].to_numpy() == pytest.approx(saved["acc_ood"].to_numpy())

@@ -132,3 +132,12 @@ def test_quick_auto_mpg_report(quick_auto_mpg):
     text = (quick_auto_mpg / "report.md").read_text()
     assert "## The paper's Table 5 (one run, seed 42)" in text and "0.793" in text
     assert "TabPFN" in text and "0.600" in text
+
+
+def test_a_saved_runs_csv_reports_the_same_checks(quick_simulation):
+    from wordexperts.bench.reproduce import simulation_result
+
+    again = simulation_result(pd.read_csv(quick_simulation / "runs.csv"), wall_seconds=0.0, jobs=1)
+    saved = pd.read_csv(quick_simulation / "checks.csv")
+    assert again.checks["holds"].tolist() == saved["holds"].tolist()
+    assert again.checks["ours"].to_numpy() == pytest.approx(saved["ours"].to_numpy())

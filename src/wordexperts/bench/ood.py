@@ -135,7 +135,25 @@ def bench_ood(
     started = time.perf_counter()
     table = run_grid(runs, jobs=jobs, threads=threads, verbose=verbose)
     wall = time.perf_counter() - started
-    summary = summarize(table, ["task", "model"], METRICS)
+    return ood_result(table, budget=budget, wall_seconds=wall, jobs=jobs, threads=threads, missing=missing)
+
+
+def ood_result(
+    runs: pd.DataFrame,
+    *,
+    budget: int,
+    wall_seconds: float,
+    jobs: int,
+    threads: int = 1,
+    missing: dict[str, str] | None = None,
+) -> OodBenchmark:
+    """An :class:`OodBenchmark` from the per-seed rows of :func:`bench_ood` (``runs.csv``).
+
+    Summaries, ranks and averages are derived from ``runs``, so a saved ``runs.csv`` can be
+    re-reported without refitting.
+    """
+    tasks = list(dict.fromkeys(runs["task"]))
+    summary = summarize(runs, ["task", "model"], METRICS)
     summary["rank_ood"] = ranks(summary, "task", "acc_ood")
     summary["rank_id"] = ranks(summary, "task", "acc_id")
     average = (
@@ -151,19 +169,19 @@ def bench_ood(
         .sort_values("rank_ood", kind="stable")
     )
     return OodBenchmark(
-        runs=table,
+        runs=runs,
         summary=summary,
         average_rank=average,
         tasks=_task_table(tasks),
-        timings=cost_table(table, wall, jobs),
-        missing=missing,
+        timings=cost_table(runs, wall_seconds, jobs),
+        missing=dict(missing or {}),
         settings={
             "tasks": tasks,
-            "seeds": [int(s) for s in seeds],
-            "models": runnable,
+            "seeds": [int(s) for s in dict.fromkeys(runs["seed"])],
+            "models": list(dict.fromkeys(runs["model"])),
             "budget": budget,
             "jobs": jobs,
             "threads": threads,
-            "wall_seconds": wall,
+            "wall_seconds": wall_seconds,
         },
     )

@@ -54,6 +54,13 @@ def machine_line() -> str:
     )
 
 
+def _palette(n: int):
+    """Distinct colours: tab10 up to ten models, tab20 beyond (13 models shared colours before)."""
+    from matplotlib import colormaps
+
+    return colormaps["tab10" if n <= 10 else "tab20"]
+
+
 def interval_figure(
     summary: pd.DataFrame,
     *,
@@ -67,7 +74,6 @@ def interval_figure(
     ``summary`` has columns ``group``, ``model``, ``value``, ``value_low``, ``value_high``;
     ``reference`` maps a group to a number drawn as a black bar (e.g. the paper's attention).
     """
-    from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -77,7 +83,7 @@ def interval_figure(
     FigureCanvasAgg(figure)
     ax = figure.add_subplot(1, 1, 1)
     width = 0.8 / max(len(models), 1)
-    cmap = colormaps["tab10"]
+    cmap = _palette(len(models))
     for m, model in enumerate(models):
         rows = summary[summary["model"] == model].set_index(group).reindex(groups)
         x = np.arange(len(groups)) - 0.4 + width * (m + 0.5)
@@ -92,7 +98,7 @@ def interval_figure(
             fmt=marker,
             ms=5,
             capsize=2,
-            color=cmap(m % 10),
+            color=cmap(m % cmap.N),
             label=model,
         )
     if reference:
@@ -122,14 +128,13 @@ def interval_figure(
 
 def scatter_figure(summary: pd.DataFrame, *, x: str, y: str, title: str, xlabel: str, ylabel: str):
     """One point per (task, model): mean ``x`` against mean ``y``, with the diagonal. A Figure."""
-    from matplotlib import colormaps
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(6, 5.5))
     FigureCanvasAgg(figure)
     ax = figure.add_subplot(1, 1, 1)
-    cmap = colormaps["tab10"]
+    cmap = _palette(summary["model"].nunique())
     for m, model in enumerate(dict.fromkeys(summary["model"])):
         rows = summary[summary["model"] == model]
         marker = "D" if model.startswith("wordexperts") else "o"
@@ -138,7 +143,7 @@ def scatter_figure(summary: pd.DataFrame, *, x: str, y: str, title: str, xlabel:
             rows[y],
             s=28,
             marker=marker,
-            color=cmap(m % 10),
+            color=cmap(m % cmap.N),
             label=model,
             alpha=0.85,
         )
@@ -226,9 +231,9 @@ def _with_paper(summary: pd.DataFrame, paper: pd.DataFrame, metric: str) -> tupl
     """Our summary rows plus the paper's (models ``paper: <name>``), for one wide table."""
     from .reproduce import PAPER_NAMES
 
-    theirs = paper.assign(
-        model=lambda f: "paper: " + f["model"].map(PAPER_NAMES)
-    )[["configuration", "model", metric, f"{metric}_std"]]
+    theirs = paper.assign(model=lambda f: "paper: " + f["model"].map(PAPER_NAMES))[
+        ["configuration", "model", metric, f"{metric}_std"]
+    ]
     ours = summary[["configuration", "model", metric, f"{metric}_std"]]
     mine = list(dict.fromkeys(ours["model"]))
     order = [
