@@ -109,13 +109,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from pandas.api.types import (
-    is_bool_dtype,
-    is_complex_dtype,
-    is_numeric_dtype,
-    is_object_dtype,
-    is_string_dtype,
-)
+from pandas.api.types import is_numeric_dtype
 from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
@@ -126,7 +120,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from threadpoolctl import threadpool_limits
 from torch import nn
 
-from ..tabular.encoding import as_frame
+from ..tabular.encoding import as_frame, column_kind
 from ..train import torch_threads
 
 MISSING_TEXT = "<missing>"  # catboost's level for a missing categorical cell
@@ -137,19 +131,6 @@ NO_CONFIG: Mapping[str, Any] = MappingProxyType({})
 
 
 # ---- what a peer sees of the table ----
-
-
-def _column_kind(name: str, dtype: object, listed: bool) -> str:
-    """``"categorical"`` or ``"numeric"``, as :class:`~wordexperts.tabular.encoding.TableEncoder` decides."""
-    if isinstance(dtype, pd.CategoricalDtype) or is_bool_dtype(dtype):
-        return "categorical"
-    if is_complex_dtype(dtype):
-        raise ValueError(f"Complex data not supported: column {name!r} has dtype {dtype}")
-    if is_numeric_dtype(dtype):
-        return "categorical" if listed else "numeric"
-    if is_object_dtype(dtype) or is_string_dtype(dtype):
-        return "categorical"
-    raise TypeError(f"column {name!r} has dtype {dtype}, which no peer reads; convert it to numbers or strings")
 
 
 def _text(value: object) -> str:
@@ -219,7 +200,7 @@ class PeerEncoding(BaseEstimator):
         if unknown:
             raise ValueError(f"categorical names columns the table does not have: {sorted(unknown, key=str)}")
         self.columns_ = list(X.columns)
-        kinds = {c: _column_kind(c, X[c].dtype, c in listed) for c in self.columns_}
+        kinds = {c: column_kind(c, X[c].dtype, c in listed) for c in self.columns_}
         self.categorical_ = [c for c in self.columns_ if kinds[c] == "categorical"]
         self.numeric_ = [c for c in self.columns_ if kinds[c] == "numeric"]
         self.levels_ = {c: self._fit_levels(_as_text(X[c])) for c in self.categorical_}

@@ -353,6 +353,29 @@ def _resolve(key: object, columns: list[str], param: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+def column_kind(name: str, dtype: object, listed: bool) -> str:
+    """``"categorical"`` or ``"numeric"``: how a column of ``dtype`` is read (``listed``: named categorical).
+
+    Category, bool, text and object columns are categorical; numbers are numeric unless listed.
+    The estimators' encoder and the benchmark's peers (:mod:`wordexperts.bench.peers`) both ask here.
+
+    Examples:
+        >>> column_kind("age", np.dtype("float64"), False), column_kind("bin", np.dtype("int64"), True)
+        ('numeric', 'categorical')
+    """
+    if isinstance(dtype, pd.CategoricalDtype) or is_bool_dtype(dtype):
+        return "categorical"
+    if is_complex_dtype(dtype):
+        raise ValueError(f"Complex data not supported: column {name!r} has dtype {dtype}")
+    if is_numeric_dtype(dtype):
+        return "categorical" if listed else "numeric"
+    if is_object_dtype(dtype) or is_string_dtype(dtype):
+        return "categorical"
+    raise TypeError(
+        f"column {name!r} has dtype {dtype}, which is neither numbers nor categories; convert it to numbers or strings"
+    )
+
+
 class TableEncoder(BaseEstimator):
     """Fitted map from a table to a token matrix: columns are word positions, cells are tokens.
 
@@ -471,7 +494,7 @@ class TableEncoder(BaseEstimator):
         self.bin_edges_, self.bin_means_, self.bin_counts_ = {}, {}, {}
         for name in columns:
             series = frame[name]
-            kind = self._kind(name, series.dtype, name in categorical)
+            kind = column_kind(name, series.dtype, name in categorical)
             if name in bins and kind != "numeric":
                 raise ValueError(f"bins gives a bin count for column {name!r}, which is categorical")
             if kind == "numeric":
@@ -480,20 +503,6 @@ class TableEncoder(BaseEstimator):
                 self._fit_categorical(name, series)
         self._build_layout()
         return self
-
-    @staticmethod
-    def _kind(name: str, dtype: object, listed: bool) -> str:
-        if isinstance(dtype, pd.CategoricalDtype) or is_bool_dtype(dtype):
-            return "categorical"
-        if is_complex_dtype(dtype):
-            raise ValueError(f"Complex data not supported: column {name!r} has dtype {dtype}")
-        if is_numeric_dtype(dtype):
-            return "categorical" if listed else "numeric"
-        if is_object_dtype(dtype) or is_string_dtype(dtype):
-            return "categorical"
-        raise TypeError(
-            f"column {name!r} has dtype {dtype}, which cannot be tokenised; convert it to numbers or strings"
-        )
 
     def _fit_numeric(self, name: str, series: pd.Series, n_bins: int) -> None:
         x = _numeric_values(name, series)
