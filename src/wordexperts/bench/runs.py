@@ -34,8 +34,17 @@ import pandas as pd
 ENSEMBLE_SIZE = 10
 
 
+class _Fixed:
+    """A model with one recipe and only this package's own dependencies: never tuned, always available."""
+
+    configurations: tuple[Mapping[str, Any], ...] = ({},)
+
+    def available(self) -> str | None:
+        return None
+
+
 @dataclass(frozen=True)
-class Ours:
+class Ours(_Fixed):
     """One of our models, built like a peer: ``make(config, seed=, threads=)``."""
 
     key: str
@@ -44,10 +53,6 @@ class Ours:
     ensemble: int = 1
 
     package = "wordexperts"
-    configurations: tuple[Mapping[str, Any], ...] = ({},)
-
-    def available(self) -> str | None:
-        return None
 
     def make(
         self,
@@ -85,7 +90,7 @@ OURS: Mapping[str, Ours] = {
 
 
 @dataclass(frozen=True)
-class PaperBaseline:
+class PaperBaseline(_Fixed):
     """One of the authors' four baselines with its grid (:func:`.peers.paper_baselines`)."""
 
     key: str
@@ -93,10 +98,6 @@ class PaperBaseline:
     baseline: str
 
     package = "scikit-learn"
-    configurations: tuple[Mapping[str, Any], ...] = ({},)
-
-    def available(self) -> str | None:
-        return None
 
     def make(
         self,
