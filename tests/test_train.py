@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from wordexperts import BidirectionalAttention, to_experts
-from wordexperts.bench.demo import copy_task
+from wordexperts.demo import copy_task
 from wordexperts.train import DropoutMasks, FusedAdam, OnePassTraining, resolve_device, torch_threads, train_mlm
 
 

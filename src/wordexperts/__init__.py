@@ -5,22 +5,42 @@ Wibisono & Wang, UAI 2023. :class:`BidirectionalAttention` is the masked languag
 weighted by a mixture of experts; :func:`to_experts` and :func:`to_attention` convert exactly.
 :class:`WordExpertsClassifier`, :class:`WordExpertsRegressor` and :class:`WordExpertsImputer`
 are scikit-learn estimators that read a table as a sentence; :func:`load` reads their files.
+
+Every name is imported on first use, so ``import wordexperts`` (and the command line's
+``--help``) costs no torch import.
 """
 
-from .core import AttentionConfig, BidirectionalAttention, WordExperts, free_copy, to_attention, to_experts
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.3.0"
 
-_TABULAR = ("WordExpertsClassifier", "WordExpertsImputer", "WordExpertsRegressor", "load")
+_HOMES = {
+    "AttentionConfig": "core",
+    "BidirectionalAttention": "core",
+    "WordExperts": "core",
+    "free_copy": "core",
+    "to_attention": "core",
+    "to_experts": "core",
+    "WordExpertsClassifier": "tabular",
+    "WordExpertsImputer": "tabular",
+    "WordExpertsRegressor": "tabular",
+    "load": "tabular",
+}
 
 
 def __getattr__(name: str) -> object:
-    # The estimators pull in scikit-learn and pandas: import them on first use, not with the core.
-    if name in _TABULAR:
-        from . import tabular
-
-        return getattr(tabular, name)
+    if name in _HOMES:
+        value = getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'wordexperts' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])
+
 
 __all__ = [
     "AttentionConfig",

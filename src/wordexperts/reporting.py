@@ -1,14 +1,20 @@
-"""Pieces every measured report shares: intervals over seeds, markdown tables, PNG bytes.
+"""One way to write a report, and the pieces every report shares.
 
-The benchmark and reproduction commands (``bench/``, ``analogy/experiments.py``) compute
-DataFrames; these helpers turn them into the text and images of ``report.md``. Writing the
-files (atomically) stays with each report's writer.
+A function that computes returns data (DataFrames, dicts); a report is that data rendered as
+markdown (:func:`report_header`, :func:`markdown_table`, :func:`mean_interval`) and written
+by :func:`write_report`: ``report.md`` (or another markdown name), ``<name>.csv`` per table,
+``<name>.png`` per matplotlib figure and ``<name>.json`` per dict, each written atomically
+into one folder. Every report of the library and of the experiments goes through it.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -112,3 +118,42 @@ def report_header(title: str, command: str | None) -> list[str]:
     if command:
         lines += ["Produced by:", "", "```", command, "```", ""]
     return lines
+
+
+def write_report(
+    out: str | os.PathLike,
+    markdown: str | None = None,
+    *,
+    markdown_name: str = "report",
+    tables: Mapping[str, pd.DataFrame] | None = None,
+    figures: Mapping[str, object] | None = None,
+    data: Mapping[str, object] | None = None,
+    index: bool = False,
+) -> dict[str, str]:
+    """Write a report into the folder ``out`` (created if needed); return ``{name: path}``.
+
+    ``markdown`` becomes ``<markdown_name>.md``; each table ``<name>.csv`` (its index kept with
+    ``index=True``), each matplotlib figure ``<name>.png``, each dict ``<name>.json``. Every
+    file is written to a temporary name and renamed, so a failure leaves no half-written file.
+
+    Examples:
+        >>> import tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> paths = write_report(folder, "# Title\\n", tables={"runs": pd.DataFrame({"a": [1]})}, data={"result": {"x": 1}})
+        >>> sorted(Path(p).name for p in paths.values())
+        ['report.md', 'result.json', 'runs.csv']
+    """
+    from .files import atomic_write_bytes, atomic_write_text
+
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    if markdown is not None:
+        paths["report"] = atomic_write_text(folder / f"{markdown_name}.md", markdown)
+    for name, table in (tables or {}).items():
+        paths[name] = atomic_write_text(folder / f"{name}.csv", table.to_csv(index=index))
+    for name, figure in (figures or {}).items():
+        paths[name] = atomic_write_bytes(folder / f"{name}.png", png_bytes(figure))
+    for name, value in (data or {}).items():
+        paths[name] = atomic_write_text(folder / f"{name}.json", json.dumps(value, indent=2, default=str) + "\n")
+    return {name: str(path) for name, path in paths.items()}

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .checks import check_positive_int
 from .core.gradients import OnePassGradients, fast_step_supported
 from .core.masking import MaskedLanguageModel, Positions, check_positions, cross_entropy, expand_masked
 
@@ -72,9 +73,45 @@ def make_optimizer(model: torch.nn.Module, *, lr: float = 1e-3, eps: float = 1e-
         return torch.optim.Adam(model.parameters(), lr=lr, eps=eps)
 
 
-def _check_positive(name: str, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
+class EarlyStopping:
+    """Keeps the weights of the epoch with the lowest validation loss, and says when to stop.
+
+    Call :meth:`update` once per epoch with that epoch's validation loss; it returns ``True``
+    once ``patience`` epochs have passed without a loss below the best by more than
+    ``min_delta``. :meth:`restore` then loads the best epoch's weights. Every training loop of
+    the project (the estimators', the peers' transformers') stops through this one object.
+
+    Examples:
+        >>> model = nn.Linear(1, 1)
+        >>> stopping = EarlyStopping(patience=2)
+        >>> [stopping.update(loss, model) for loss in (1.0, 0.5, 0.7, 0.6)]
+        [False, False, False, True]
+        >>> stopping.best_epoch, stopping.best_loss
+        (2, 0.5)
+    """
+
+    def __init__(self, patience: int, *, min_delta: float = 0.0) -> None:
+        self.patience = check_positive_int("patience", patience)
+        self.min_delta = float(min_delta)
+        self.epochs = 0  # updates seen
+        self.best_epoch = 0  # 1-based; 0 until a loss improves
+        self.best_loss = math.inf
+        self._best_state: dict[str, torch.Tensor] | None = None
+
+    def update(self, loss: float, model: nn.Module) -> bool:
+        """Record one epoch's validation loss (keeping the weights if it is the best); ``True``: stop."""
+        self.epochs += 1
+        if loss < self.best_loss - self.min_delta:
+            self.best_loss, self.best_epoch = float(loss), self.epochs
+            self._best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        return self.epochs - self.best_epoch >= self.patience
+
+    def restore(self, model: nn.Module) -> bool:
+        """Load the best epoch's weights into ``model``; ``False`` when no epoch improved."""
+        if self._best_state is None:
+            return False
+        model.load_state_dict(self._best_state)
+        return True
 
 
 @dataclass
@@ -107,7 +144,7 @@ def train_epoch(
     This is the autograd road, with any ``optimizer``; :func:`train_mlm` takes the same rows
     steps through :class:`OnePassTraining` where it applies.
     """
-    _check_positive("batch_size", batch_size)
+    check_positive_int("batch_size", batch_size)
     model.train()
     tokens = model.check_tokens(tokens)
     p = check_positions(positions, tokens.shape[1], tokens.device)
@@ -333,8 +370,8 @@ def train_mlm(
         >>> len(history.loss)
         2
     """
-    _check_positive("epochs", epochs)
-    _check_positive("batch_size", batch_size)
+    check_positive_int("epochs", epochs)
+    check_positive_int("batch_size", batch_size)
     if device is not None:
         model.to(resolve_device(device))
     tokens = model.check_tokens(tokens)

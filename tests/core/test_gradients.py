@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from wordexperts import BidirectionalAttention, to_experts
-from wordexperts.bench.masking import paper_tabular_config
+from wordexperts.tabular.estimators import paper_tabular_config
 from wordexperts.core.gradients import OnePassGradients, fast_step_supported
 
 ARCHITECTURES = [

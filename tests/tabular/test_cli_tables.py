@@ -105,7 +105,7 @@ def test_duplicate_csv_columns_and_task_inference(tmp_path, capsys):
     (tmp_path / "dup.csv").write_text("a,a,y\n1,2,p\n3,4,q\n")
     assert main(["fit", str(tmp_path / "dup.csv"), "--target", "y", "--out", str(tmp_path / "m.safetensors")]) == 2
     assert "duplicate column names ['a']" in capsys.readouterr().err
-    from wordexperts.cli import _infer_task
+    from wordexperts.tabular.tasks import infer_task as _infer_task
 
     assert _infer_task(pd.Series([0.5, 1.5, 2.5] * 10)) == "regression"
     assert _infer_task(pd.Series(np.arange(300))) == "regression"

@@ -15,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 import wordexperts
-from wordexperts.io import ModelFileError
+from wordexperts.files import ModelFileError
 from wordexperts.tabular.estimators import PATIENCE_STEPS
 from wordexperts.tabular import (
     WordExpertsClassifier,
@@ -268,7 +268,7 @@ def test_save_is_atomic(tmp_path, fitted_classifier, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("wordexperts.io.os.replace", broken)
+    monkeypatch.setattr("wordexperts.files.os.replace", broken)
     with pytest.raises(OSError, match="disk full"):
         model.save(path)
     assert path.read_bytes() == before

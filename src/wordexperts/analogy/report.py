@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..io import atomic_write_bytes, atomic_write_text
+from ..files import atomic_write_bytes, atomic_write_text
 from .evaluate import ALL, SEMANTIC, SYNTACTIC, AnalogyResult
 
 AGGREGATE_ROWS = (SEMANTIC, SYNTACTIC, ALL)

@@ -16,18 +16,14 @@ The authors seeded numpy's global generator with the run seed and drew, in this 
     y_train = x_true_train[:, :num_core] @ coef + y_noise * N(0, 1),  then y_test likewise
 
 :func:`simulate` replays this with one ``np.random.RandomState(seed)``, which yields the same
-numbers as ``np.random.seed(seed)`` followed by the global draws. Their per-seed results are
-read by :func:`paper_results`; their published means are :data:`PAPER_MEAN_OOD_ACCURACY`.
+numbers as ``np.random.seed(seed)`` followed by the global draws. The authors' published
+means and per-seed results are data of the experiments package (:mod:`wordexperts_bench.paper`).
 """
 
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from types import MappingProxyType
 from typing import Literal
 
 import numpy as np
@@ -43,31 +39,6 @@ PAPER_SEEDS: tuple[int, ...] = (
 CONFIGURATIONS: tuple[tuple[int, float, float], ...] = tuple(
     (num_core, corr, x_noise) for num_core in (1, 5) for corr in (0.1, 0.9) for x_noise in (0.0, 0.5, 1.5)
 )
-
-# Mean OOD test accuracy over the 20 seeds, as published (paper.md §2), keyed like
-# CONFIGURATIONS; the model names are the suffixes of the authors' CSV columns.
-PAPER_MODELS: tuple[str, ...] = ("lr", "rf", "gb", "mlp", "at")
-_PAPER_TABLE = (
-    # core corr noise    LR     RF     GB     MLP    attention
-    (1, 0.1, 0.0, 0.388, 0.409, 0.413, 0.323, 0.404),
-    (1, 0.1, 0.5, 0.345, 0.361, 0.366, 0.292, 0.359),
-    (1, 0.1, 1.5, 0.250, 0.243, 0.253, 0.204, 0.252),
-    (1, 0.9, 0.0, 0.313, 0.298, 0.350, 0.237, 0.389),
-    (1, 0.9, 0.5, 0.270, 0.252, 0.299, 0.202, 0.306),
-    (1, 0.9, 1.5, 0.169, 0.158, 0.172, 0.142, 0.170),
-    (5, 0.1, 0.0, 0.250, 0.207, 0.244, 0.306, 0.419),
-    (5, 0.1, 0.5, 0.227, 0.173, 0.215, 0.252, 0.318),
-    (5, 0.1, 1.5, 0.167, 0.099, 0.157, 0.165, 0.171),
-    (5, 0.9, 0.0, 0.162, 0.150, 0.156, 0.169, 0.392),
-    (5, 0.9, 0.5, 0.154, 0.133, 0.153, 0.151, 0.269),
-    (5, 0.9, 1.5, 0.125, 0.108, 0.114, 0.118, 0.133),
-)  # fmt: skip
-PAPER_MEAN_OOD_ACCURACY: Mapping[tuple[int, float, float], Mapping[str, float]] = MappingProxyType(
-    {tuple(row[:3]): MappingProxyType(dict(zip(PAPER_MODELS, row[3:]))) for row in _PAPER_TABLE}
-)
-
-RESULTS_ENV = "WORDEXPERTS_PAPER_RESULTS"
-_RESULTS_BESIDE_REPO = Path("shared", "reference", "paper-results")
 
 Binning = Literal["pooled", "none"]
 
@@ -126,7 +97,7 @@ class SimulationConfig:
 
     @property
     def key(self) -> tuple[int, float, float]:
-        """``(num_core, corr, x_noise)``, the key of :data:`CONFIGURATIONS` and the paper's table."""
+        """``(num_core, corr, x_noise)``, the key of :data:`CONFIGURATIONS`."""
         return (self.num_core, self.corr, self.x_noise)
 
     @property
@@ -224,72 +195,3 @@ def simulate(
         train = binned.iloc[:n].reset_index(drop=True)
         test = binned.iloc[n:].reset_index(drop=True)
     return Simulation(train=train, test=test, config=config, seed=int(seed), binning=binning, coef=coef)
-
-
-def paper_results_dir() -> Path | None:
-    """The folder of the authors' per-seed CSVs, or ``None`` when there is none.
-
-    ``$WORDEXPERTS_PAPER_RESULTS`` when set (returned as given, so that a wrong path fails
-    loudly in :func:`paper_results`); otherwise ``../shared/reference/paper-results`` beside
-    the repository this file lives in, or beside the current working directory. A clone
-    without that folder gets ``None``; :data:`PAPER_MEAN_OOD_ACCURACY` still has the means.
-    """
-    env = os.environ.get(RESULTS_ENV)
-    if env:
-        return Path(env)
-    here = Path(__file__).resolve()
-    candidates = [Path.cwd().resolve().parent / _RESULTS_BESIDE_REPO]
-    if len(here.parents) > 3:  # src/wordexperts/data/simulation.py -> the repository root
-        candidates.insert(0, here.parents[3].parent / _RESULTS_BESIDE_REPO)
-    return next((path for path in candidates if path.is_dir()), None)
-
-
-def paper_results(config: SimulationConfig | tuple, root: str | Path | None = None) -> pd.DataFrame:
-    """The authors' per-seed results for one configuration: one row per seed.
-
-    Columns ``seed`` and ``{metric}_{split}_{model}``: ``acc_test_lr``, ``mse_test_at``, ...
-    for models ``lr, rf, gb, mlp, at`` (``at`` is their attention model); "mse" is the mean
-    squared difference of bin indices. ``config`` is a :class:`SimulationConfig` or a
-    ``(num_core, corr, x_noise)`` triple; ``root`` defaults to :func:`paper_results_dir`.
-
-    Examples:
-        >>> root = paper_results_dir()
-        >>> table = paper_results((5, 0.9, 0)) if root else None
-        >>> table is None or (len(table), round(table["acc_test_at"].mean(), 3)) == (20, 0.392)
-        True
-    """
-    if not isinstance(config, SimulationConfig):
-        num_core, corr, x_noise = config
-        config = SimulationConfig(num_core=num_core, corr=corr, x_noise=x_noise)
-    if root is None:
-        root = paper_results_dir()
-        if root is None:
-            raise FileNotFoundError(
-                f"the authors' results were not found (looked for ../{_RESULTS_BESIDE_REPO.as_posix()} beside "
-                f"the repository and the working directory); set {RESULTS_ENV} to the folder of "
-                f"simulation_*.csv or pass root="
-            )
-    path = Path(root) / f"simulation_{config.name}.csv"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no results file {path} for configuration {config.name}; set {RESULTS_ENV} (or root=) "
-            f"to the folder of the authors' simulation_*.csv files"
-        )
-    return pd.read_csv(path, index_col=0)
-
-
-def paper_mean_ood_accuracy() -> pd.DataFrame:
-    """:data:`PAPER_MEAN_OOD_ACCURACY` as a frame: one row per configuration, one column per model.
-
-    Examples:
-        >>> table = paper_mean_ood_accuracy()
-        >>> table.shape
-        (12, 8)
-        >>> float(table.set_index(["num_core", "corr", "x_noise"]).loc[(5, 0.9, 0.0), "at"])
-        0.392
-    """
-    rows = [
-        {"num_core": key[0], "corr": key[1], "x_noise": key[2], **means}
-        for key, means in PAPER_MEAN_OOD_ACCURACY.items()
-    ]
-    return pd.DataFrame(rows)

@@ -357,7 +357,7 @@ def column_kind(name: str, dtype: object, listed: bool) -> str:
     """``"categorical"`` or ``"numeric"``: how a column of ``dtype`` is read (``listed``: named categorical).
 
     Category, bool, text and object columns are categorical; numbers are numeric unless listed.
-    The estimators' encoder and the benchmark's peers (:mod:`wordexperts.bench.peers`) both ask here.
+    The estimators' encoder and the benchmark's peers (:mod:`wordexperts_bench.peers`) both ask here.
 
     Examples:
         >>> column_kind("age", np.dtype("float64"), False), column_kind("bin", np.dtype("int64"), True)

@@ -58,10 +58,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from .. import io
+from .. import files
 from ..core import AttentionConfig, BidirectionalAttention, to_experts
 from ..core.masking import cross_entropy
-from ..train import resolve_device, torch_threads, train_mlm
+from ..train import EarlyStopping, resolve_device, torch_threads, train_mlm
 from .encoding import TableEncoder, as_frame, bin_codes
 
 TARGET = "<target>"  # the target's column name inside the encoded table (not a valid user column name)
@@ -78,6 +78,33 @@ PRESETS: dict[str | None, dict[str, Any]] = {
         n_bins=10, shared_vocabulary=True,
     ),
 }
+
+
+
+def table_attention_config(params: dict[str, Any], *, vocab_size: int, max_len: int) -> AttentionConfig:
+    """The estimators' model: one post-LN ``bert`` block with learned positions, sized by ``params``.
+
+    ``params`` holds ``d_model, n_heads, d_ff, n_layers, dropout, init`` (a preset's or an
+    estimator's settings); ``max_len`` is the number of columns, the target's included.
+    """
+    return AttentionConfig(
+        vocab_size=vocab_size, max_len=max_len, d_model=params["d_model"], n_heads=params["n_heads"],
+        d_ff=params["d_ff"], n_layers=params["n_layers"], block="bert", positional="learned",
+        dropout=params["dropout"], layer_norm_eps=1e-6, init=params["init"],
+    )
+
+
+def paper_tabular_config(*, n_columns: int = 6, n_bins: int = 10, dropout: float = 0.1) -> AttentionConfig:
+    """paper.md §2's model (``PRESETS["paper"]``: width 20, 5 heads of 4, feed-forward 5, Keras init)
+    on ``n_columns`` columns of ``n_bins`` tokens each.
+
+    Examples:
+        >>> config = paper_tabular_config()
+        >>> (config.d_model, config.n_heads, config.d_ff, config.block, config.max_len)
+        (20, 5, 5, 'bert', 6)
+    """
+    return table_attention_config({**PRESETS["paper"], "dropout": dropout}, vocab_size=n_bins, max_len=n_columns)
+
 
 PATIENCE_STEPS = 1000  # early stopping waits at least this many optimizer steps for an improvement
 PREDICT_CHUNK = 2048  # rows per forward pass at predict time: small chunks stay in cache (measured fastest)
@@ -188,11 +215,7 @@ class _WordExpertsTable(BaseEstimator):
         return _checked(params)
 
     def _model_config(self, params: dict, encoder: TableEncoder) -> AttentionConfig:
-        return AttentionConfig(
-            vocab_size=int(encoder.vocab_size_), max_len=int(encoder.n_columns_), d_model=params["d_model"],
-            n_heads=params["n_heads"], d_ff=params["d_ff"], n_layers=params["n_layers"], block="bert",
-            positional="learned", dropout=params["dropout"], layer_norm_eps=1e-6, init=params["init"],
-        )
+        return table_attention_config(params, vocab_size=int(encoder.vocab_size_), max_len=int(encoder.n_columns_))
 
     # ---- fitting ----
 
@@ -279,12 +302,11 @@ class _WordExpertsTable(BaseEstimator):
         self.model_ = model
         self.target_position_ = position
         history: dict[str, list[float]] = {"loss": [], "val_loss": [], "seconds": []}
-        best = {"loss": math.inf, "epoch": -1, "state": None}
         # Patience in epochs, but never fewer than PATIENCE_STEPS optimizer steps: on small
         # tables an epoch is one or two steps, and a few dozen steps decide nothing.
         copies = encoder.n_columns_ if params["batching"] == "copies" else 1
         steps_per_epoch = math.ceil(len(train_rows) * copies / params["batch_size"])
-        patience = max(params["patience"], math.ceil(PATIENCE_STEPS / steps_per_epoch))
+        stopping = EarlyStopping(max(params["patience"], math.ceil(PATIENCE_STEPS / steps_per_epoch)), min_delta=1e-6)
 
         def on_epoch(epoch: int, loss: float) -> bool:
             history["loss"].append(float(loss))
@@ -292,9 +314,7 @@ class _WordExpertsTable(BaseEstimator):
                 return False
             val = self._validation_loss(valid_tokens, table.iloc[valid_rows])
             history["val_loss"].append(val)
-            if val < best["loss"] - 1e-6:
-                best.update(loss=val, epoch=epoch, state=copy.deepcopy(model.state_dict()))
-            return epoch - best["epoch"] >= patience
+            return stopping.update(val, model)
 
         started = time.perf_counter()
         trained = train_mlm(
@@ -303,13 +323,12 @@ class _WordExpertsTable(BaseEstimator):
             progress=self.progress, callback=on_epoch,
         )
         history["seconds"] = list(trained.seconds)
-        if best["state"] is not None:
-            model.load_state_dict(best["state"])
+        restored = stopping.restore(model)
         model.eval()
         self.fit_seconds_ = time.perf_counter() - started
         self.history_ = history
         self.n_epochs_ = len(history["loss"])
-        self.best_epoch_ = best["epoch"] + 1 if best["state"] is not None else self.n_epochs_
+        self.best_epoch_ = stopping.best_epoch if restored else self.n_epochs_
 
     def _validation_loss(self, tokens: torch.Tensor, rows: pd.DataFrame) -> float:
         """Mean cross-entropy of the validation rows: the target's, or every column's (imputer)."""
@@ -428,7 +447,7 @@ class _WordExpertsTable(BaseEstimator):
             "fitted": self._fitted_document(),
         }
         tensors = {name: t.float() for name, t in self.model_.state_dict().items()}
-        return io.write_model_file(path, tensors, document)
+        return files.write_model_file(path, tensors, document)
 
     def _fitted_document(self) -> dict:
         return {
@@ -838,19 +857,19 @@ def load(path: str | os.PathLike, *, device: str | None = None) -> _WordExpertsT
     ``device`` (``"cpu"``, ``"cuda"``, ``"auto"``): where the model goes; by default where it
     was fitted, or the CPU when that was a GPU this machine lacks.
 
-    Raises :class:`wordexperts.io.ModelFileError` for a file that is truncated, altered,
+    Raises :class:`wordexperts.files.ModelFileError` for a file that is truncated, altered,
     of another format version, or not a wordexperts model.
     """
-    tensors, document = io.read_model_file(path)
+    tensors, document = files.read_model_file(path)
     name = document.get("estimator") if isinstance(document, dict) else None
     if name not in ESTIMATORS:
-        raise io.ModelFileError(f"{str(path)!r} holds an unknown estimator {name!r}; expected one of {sorted(ESTIMATORS)}")
+        raise files.ModelFileError(f"{str(path)!r} holds an unknown estimator {name!r}; expected one of {sorted(ESTIMATORS)}")
     cls = ESTIMATORS[name]
     try:
         estimator = cls(**_params_from_json(document["params"]))
         estimator._restore(tensors, document, device)
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
-        raise io.ModelFileError(f"{str(path)!r} is a wordexperts model file with inconsistent contents: {error}") from None
+        raise files.ModelFileError(f"{str(path)!r} is a wordexperts model file with inconsistent contents: {error}") from None
     return estimator
 
 

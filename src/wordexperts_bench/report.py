@@ -13,13 +13,12 @@ import os
 import platform
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..io import atomic_write_bytes, atomic_write_text
-from ..reporting import markdown_table, png_bytes, report_header
+from wordexperts.reporting import markdown_table, report_header, write_report
+from .paper import AUTO_MPG_PAPER, PAPER_NAMES
 from .runs import fmt_mean_std, model_name
 
 TABPFN_NOTE = (
@@ -187,22 +186,6 @@ def timing_table(timings: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def write_files(
-    out: str | os.PathLike,
-    markdown: str,
-    tables: Mapping[str, pd.DataFrame],
-    figures: Mapping,
-) -> dict:
-    """``report.md``, ``<name>.csv`` per table and ``<name>.png`` per figure in ``out``, atomically."""
-    folder = Path(out)
-    paths = {"report": atomic_write_text(folder / "report.md", markdown)}
-    for name, table in tables.items():
-        paths[name] = atomic_write_text(folder / f"{name}.csv", table.to_csv(index=False))
-    for name, figure in figures.items():
-        paths[name] = atomic_write_bytes(folder / f"{name}.png", png_bytes(figure))
-    return paths
-
-
 def header(title: str, command: str | None, settings: Mapping) -> list[str]:
     lines = report_header(title, command)
     lines += [f"Machine: {machine_line()}.", ""]
@@ -229,7 +212,6 @@ def checks_section(checks: pd.DataFrame) -> list[str]:
 
 def _with_paper(summary: pd.DataFrame, paper: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, list[str]]:
     """Our summary rows plus the paper's (models ``paper: <name>``), for one wide table."""
-    from .reproduce import PAPER_NAMES
 
     theirs = paper.assign(model=lambda f: "paper: " + f["model"].map(PAPER_NAMES))[
         ["configuration", "model", metric, f"{metric}_std"]
@@ -354,7 +336,7 @@ def write_simulation_report(result, out: str | os.PathLike, command: str | None 
         "paper": result.paper,
         "checks": result.checks,
     }
-    return write_files(out, simulation_markdown(result, command), tables, figures)
+    return write_report(out, simulation_markdown(result, command), tables=tables, figures=figures)
 
 
 def _interval_text(mean: float, low: float, high: float) -> str:
@@ -407,7 +389,6 @@ def _majority_note() -> str:
 
 def auto_mpg_markdown(result, command: str | None = None) -> str:
     """The text of the auto-mpg reproduction's ``report.md``."""
-    from .reproduce import AUTO_MPG_PAPER
 
     s = result.settings
     lines = header("Reproduction: auto-mpg (Table 5)", command, s)
@@ -446,7 +427,7 @@ def auto_mpg_markdown(result, command: str | None = None) -> str:
         "",
         (
             "One seed on 140 test rows has a standard error near 0.034; the spread over seeds above is the "
-            "honest yardstick for the paper's 0.793."
+            f"honest yardstick for the paper's {AUTO_MPG_PAPER['attention (paper)']}."
         ),
         "",
     ]
@@ -468,7 +449,7 @@ def write_auto_mpg_report(result, out: str | os.PathLike, command: str | None = 
             group="configuration",
             value="acc_test",
             title="auto-mpg: OOD accuracy (Europe + Japan)",
-            reference={"auto-mpg": 0.793},
+            reference={"auto-mpg": AUTO_MPG_PAPER["attention (paper)"]},
         ),
         "train_vs_test": scatter_figure(
             result.summary,
@@ -480,7 +461,7 @@ def write_auto_mpg_report(result, out: str | os.PathLike, command: str | None = 
         ),
     }
     tables = {"runs": result.runs, "summary": result.summary, "checks": result.checks}
-    return write_files(out, auto_mpg_markdown(result, command), tables, figures)
+    return write_report(out, auto_mpg_markdown(result, command), tables=tables, figures=figures)
 
 
 def ood_table(result) -> pd.DataFrame:
@@ -584,4 +565,49 @@ def write_ood_report(result, out: str | os.PathLike, command: str | None = None)
         "average_rank": result.average_rank,
         "tasks": result.tasks,
     }
-    return write_files(out, ood_markdown(result, command), tables, figures)
+    return write_report(out, ood_markdown(result, command), tables=tables, figures=figures)
+
+
+# ---- what the commands print ----
+
+
+def checks_line(checks: pd.DataFrame) -> str:
+    """``Checks: k of n hold`` and the ones missed, for the terminal."""
+    if checks is None or checks.empty:
+        return ""
+    missed = checks[~checks["holds"]]
+    line = f"Checks: {int(checks['holds'].sum())} of {len(checks)} hold"
+    return line if missed.empty else line + "; missed: " + "; ".join(
+        f"{getattr(r, 'configuration', '')} {r.check}".strip() for r in missed.itertuples()
+    )
+
+
+def simulation_text(result) -> str:
+    """The simulation's table and checks as the terminal shows them."""
+    lines = [
+        "Out-of-distribution accuracy, mean ± std over seeds (paper: the authors' numbers):",
+        markdown_table(simulation_table(result)),
+    ]
+    if len(result.checks):
+        lines += ["", checks_line(result.checks)]
+    return "\n".join([*lines, f"Wall time {result.settings['wall_seconds']:.0f} s"])
+
+
+def auto_mpg_text(result) -> str:
+    """auto-mpg's table as the terminal shows it."""
+    lines = [
+        "Out-of-distribution accuracy (Europe + Japan), mean [95% interval] over seeds; "
+        f"the paper: {AUTO_MPG_PAPER['attention (paper)']} (one seed)",
+        markdown_table(auto_mpg_table(result)[["model", "OOD accuracy", "std", "reference"]]),
+    ]
+    return "\n".join(lines + _not_run(result.settings.get("missing", {})))
+
+
+def ood_text(result) -> str:
+    """The OOD benchmark's table as the terminal shows it."""
+    lines = ["Out-of-distribution accuracy, mean [95% interval] over seeds:", markdown_table(ood_table(result))]
+    return "\n".join(lines + _not_run(result.missing))
+
+
+def _not_run(missing: Mapping[str, str]) -> list[str]:
+    return [f"not run: {name}: {why}" for name, why in missing.items()]

@@ -18,10 +18,10 @@ import time
 
 import torch
 
-from ..core import BidirectionalAttention
-from ..core.gradients import OnePassGradients
-from ..train import OnePassTraining, make_optimizer, torch_threads, train_epoch, train_mlm
-from .masking import paper_tabular_config
+from wordexperts.core import BidirectionalAttention
+from wordexperts.core.gradients import OnePassGradients
+from wordexperts.train import OnePassTraining, make_optimizer, torch_threads, train_epoch, train_mlm
+from wordexperts.tabular.estimators import paper_tabular_config
 
 LR, EPS = 1e-3, 1e-7  # the paper's Adam (Keras's epsilon)
 

@@ -11,7 +11,7 @@ candidate embeddings, each a ``(matrix (V, d), words)`` pair:
     word experts      alpha ...              u (gate words)          rho
 
 Names are ``"{model}:{embedding}"``, e.g. ``"cbow:input"``, ``"attention-4h:alpha-sum"``.
-Nothing here evaluates analogies; see ``wordexperts.analogy.experiments``.
+Nothing here evaluates analogies; see ``wordexperts_bench.analogy.side_by_side``.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..core import AttentionConfig, BidirectionalAttention, WordExperts, to_experts
-from ..data.corpora import Corpus
-from ..train import resolve_device, torch_threads, train_mlm
+from wordexperts.core import AttentionConfig, BidirectionalAttention, WordExperts, to_experts
+from wordexperts.data.corpora import Corpus
+from wordexperts.train import resolve_device, torch_threads, train_mlm
 
 Embedding = tuple[np.ndarray, list[str]]
 FAST_KEYS = 1024  # largest length * (V + 1) for which the one-pass training step beats autograd

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..data import SimulationConfig, simulate
-from ..tabular import WordExpertsClassifier
+from wordexperts.data import SimulationConfig, simulate
+from wordexperts.tabular import WordExpertsClassifier
 
 
 def time_fit_predict(
@@ -64,3 +64,24 @@ def time_fit_predict(
         "torch": torch.__version__,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
     }
+
+
+def fit_report(result: dict) -> str:
+    """:func:`time_fit_predict`'s result as markdown."""
+    return "\n".join(
+        [
+            (
+                f"Paper preset, {result['rows']} rows x {result['columns']} columns (paper simulation 5/0.9/0, "
+                f"seed 4951), {result['epochs']} epochs, {result['n_threads']} thread(s), torch {result['torch']}, "
+                f"{result['machine']}"
+            ),
+            "",
+            (
+                f"fit: {result['fit_seconds_median']:.2f} s median of {result['repeats']} "
+                f"(min {result['fit_seconds_min']:.2f}, max {result['fit_seconds_max']:.2f}); "
+                f"{result['ms_per_epoch']:.1f} ms per epoch; OOD accuracy of the last fit "
+                f"{result['ood_accuracy_last_fit']:.3f}"
+            ),
+            f"predict: {result['predict_rows_per_second']:,.0f} rows per second ({result['predict_rows']:,} rows, median of 3)",
+        ]
+    )

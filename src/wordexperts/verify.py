@@ -12,7 +12,7 @@ import itertools
 import pandas as pd
 import torch
 
-from ..core import AttentionConfig, BidirectionalAttention, to_attention, to_experts
+from .core import AttentionConfig, BidirectionalAttention, to_attention, to_experts
 
 TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-4}
 ONE_PASS_TOLERANCE = 1e-5  # float32, one-pass vs row-copying expansion

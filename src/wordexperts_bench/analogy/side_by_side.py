@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..core import BidirectionalAttention, WordExperts
-from ..data.corpora import Corpus, SyntheticConfig, synthetic_corpus
-from ..io import atomic_write_bytes, atomic_write_text
-from ..reporting import (
+from wordexperts.core import BidirectionalAttention, WordExperts
+from wordexperts.data.corpora import Corpus, SyntheticConfig, synthetic_corpus
+from wordexperts.files import atomic_write_bytes, atomic_write_text
+from wordexperts.reporting import (
     interval_table,
     markdown_table,
     png_bytes,
@@ -39,8 +39,8 @@ from .embeddings import (
     train_embeddings,
     train_mlm_model,
 )
-from .evaluate import answerable_intersection, evaluate_analogies, read_questions
-from .theory import (
+from wordexperts.analogy.evaluate import answerable_intersection, evaluate_analogies, read_questions
+from wordexperts.analogy.theory import (
     gate_inequality,
     planted_experts,
     random_questions,
@@ -170,7 +170,7 @@ def train_side_by_side(
     theory: bool = True,
     n_random: int = 200,
 ) -> SideBySideResult:
-    """Train ``specs`` (default :func:`~wordexperts.analogy.embeddings.default_specs`) on
+    """Train ``specs`` (default :func:`~wordexperts_bench.analogy.embeddings.default_specs`) on
     ``corpus``, evaluate every candidate embedding, measure the theory's conditions.
 
     ``questions`` default to the corpus's own (planted ones for a synthetic corpus), else the
@@ -277,7 +277,7 @@ def gate_sweep(
 
     For each strength and seed: a synthetic corpus (``config`` with that ``gate_strength`` and
     ``seed``; default :class:`~wordexperts.data.corpora.SyntheticConfig`), every spec trained
-    on it (default :func:`~wordexperts.analogy.embeddings.default_specs` at the config's ``dim``) with the same seed, every
+    on it (default :func:`~wordexperts_bench.analogy.embeddings.default_specs` at the config's ``dim``) with the same seed, every
     candidate embedding scored on the planted questions, and the theory's diagnostics: gate
     inequality of the truth and of each trained MLM, and the ratio condition on the corpus
     for the planted questions and for ``n_random`` random quadruples. ``callback(strength,

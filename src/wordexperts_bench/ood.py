@@ -1,6 +1,6 @@
 """Out-of-distribution benchmark on real tables with natural shifts (``wordexperts bench ood``).
 
-Every task of :mod:`wordexperts.data.tables` splits a real table (shipped inside a PyPI
+Every task of :mod:`wordexperts_bench.tables` splits a real table (shipped inside a PyPI
 package) into a source domain and a shifted one. Per seed: the source rows are split into
 training and an in-distribution (ID) test set; the shifted rows are the out-of-distribution
 (OOD) test set. Every model is fitted on the same training rows with ``random_state = seed``
@@ -67,7 +67,7 @@ class OodBenchmark:
 
 def task_data(name: str, seed: int):
     """One seed of a task: ``X_train, y_train, {"id": (X, y), "ood": (X, y)}``."""
-    from ..data.tables import load_task
+    from .tables import load_task
 
     split = load_task(name).split(seed)
     return (
@@ -78,7 +78,7 @@ def task_data(name: str, seed: int):
 
 
 def _task_table(tasks: Sequence[str]) -> pd.DataFrame:
-    from ..data.tables import load_task
+    from .tables import load_task
 
     rows = []
     for name in tasks:
@@ -114,7 +114,7 @@ def bench_ood(
     Models whose package is not installed are skipped and listed in ``missing`` (the report
     names them); unknown model or task names raise a ValueError.
     """
-    from ..data.tables import TASKS, load_task
+    from .tables import TASKS, load_task
 
     tasks = list(TASKS if tasks is None else tasks)
     for name in tasks:

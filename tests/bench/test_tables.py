@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from wordexperts.data import tables
-from wordexperts.data.tables import TASKS, auto_mpg, load_task
+from wordexperts_bench import tables
+from wordexperts_bench.tables import TASKS, auto_mpg, load_task
 
 
 @pytest.mark.parametrize("name", TASKS)

@@ -61,7 +61,7 @@ class Ours(_Fixed):
         seed: int = 0,
         threads: int = 1,
     ):
-        from ..tabular import WordExpertsClassifier
+        from wordexperts.tabular import WordExpertsClassifier
 
         params = {**self.params, **(config or {}), "n_threads": threads}
         if self.ensemble == 1:
@@ -237,7 +237,7 @@ def run_grid(runs: Sequence[Run], *, jobs: int = 1, threads: int = 1, verbose: i
 
 def summarize(runs: pd.DataFrame, keys: list[str], metrics: list[str]) -> pd.DataFrame:
     """Per group of ``keys``: seeds, and per metric its mean, ``_std``, ``_low`` and ``_high`` (95%); mean fit seconds."""
-    from ..reporting import mean_interval
+    from wordexperts.reporting import mean_interval
 
     rows = []
     for key, group in runs.groupby(keys, sort=False):
@@ -282,7 +282,7 @@ def ranks(summary: pd.DataFrame, group: str, value: str, *, higher_is_better: bo
 
 def paired(frame: pd.DataFrame, ours: str, theirs: str) -> dict[str, float]:
     """Per-seed differences ``ours - theirs`` of two aligned columns: mean, 95% interval, wins."""
-    from ..reporting import mean_interval
+    from wordexperts.reporting import mean_interval
 
     diff = (frame[ours] - frame[theirs]).to_numpy(dtype=float)
     mean, low, high = mean_interval(diff)

@@ -2,9 +2,8 @@
 
 :func:`reproduce_simulation` replays paper.md §2's 12 configurations x 20 seeds on the
 authors' data (:func:`~wordexperts.data.simulate`, bins pooled as they did), fits our paper
-preset and the peers, and lines the results up against the authors' per-seed CSVs (all five
-of their models) when ``../shared/reference/paper-results`` is there, or their published
-means when it is not. :func:`reproduce_auto_mpg` runs paper.md's auto-mpg protocol (train
+preset and the peers, and lines the results up seed by seed against the authors' per-seed
+results (all five of their models; shipped as data, :mod:`.paper`). :func:`reproduce_auto_mpg` runs paper.md's auto-mpg protocol (train
 USA, test Europe + Japan, every column in 3 quantile bins) over many seeds. Both return data
 (:class:`Reproduction`); :mod:`.report` writes ``report.md``, the CSVs and the plots.
 
@@ -17,7 +16,7 @@ numbers (what a user would hand them, and their stronger setting here).
 from __future__ import annotations
 
 import functools
-import math
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,15 +24,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..data import (
-    CONFIGURATIONS,
-    PAPER_MEAN_OOD_ACCURACY,
+from wordexperts.data import CONFIGURATIONS, PAPER_SEEDS, SimulationConfig, simulate
+
+from .paper import (
+    ATTENTION_MARGIN,
+    AUTO_MPG_MARGIN,
+    AUTO_MPG_PAPER,
+    AUTO_MPG_REFERENCE,
+    AUTO_MPG_TARGET,
+    LR_MARGIN,
     PAPER_MODELS,
-    PAPER_SEEDS,
-    SimulationConfig,
-    simulate,
+    SIMULATION_MEAN_OOD_ACCURACY,
+    paper_results,
 )
-from ..data.simulation import paper_results, paper_results_dir
 from .runs import Run, cost_table, model_spec, paired, run_grid, summarize
 
 # Ours, the authors' logistic regression and the four gradient-boosting libraries (paper.md §2's
@@ -48,7 +51,6 @@ SIMULATION_MODELS: tuple[str, ...] = (
 )
 # The authors' grids: hours per seed on two cores; only on request (--paper-baselines).
 SLOW_PAPER_BASELINES: tuple[str, ...] = ("paper-rf", "paper-gb", "paper-mlp")
-PAPER_NAMES = {"lr": "LR", "rf": "RF", "gb": "GB", "mlp": "MLP", "at": "attention"}
 # The x_noise = 0 corner of each (num_core, corr): paper.md's table of the gradient-boosting libraries.
 QUICK_CONFIGURATIONS: tuple[tuple[int, float, float], ...] = (
     (1, 0.1, 0.0),
@@ -117,48 +119,35 @@ def _simulation_config(model: str) -> dict:
     return dict(SIMULATION_CONFIGS.get(model, {}))
 
 
-def _paper_table(configurations: Sequence[tuple], seeds: Sequence[int]) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """The paper's numbers per configuration and model: from its CSVs (same seeds) or its means.
+def _paper_table(
+    configurations: Sequence[tuple], seeds: Sequence[int], root: str | os.PathLike | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The authors' numbers on the same seeds, per configuration and model, and per seed.
 
-    Returns ``(summary, per_seed)``; ``per_seed`` is None without the CSVs.
+    Returns ``(summary, per_seed)`` from the per-seed results (:func:`.paper.paper_results`,
+    ``root`` for another folder of them); seeds outside the paper's 20 have no numbers.
     """
     rows, per_seed = [], []
-    have_csvs = paper_results_dir() is not None
     for key in configurations:
         label = _config_label(key)
-        if have_csvs:
-            table = paper_results(key).set_index("seed")
-            table = table.loc[[s for s in seeds if s in table.index]]
-            for model in PAPER_MODELS:
-                acc, mse = table[f"acc_test_{model}"], table[f"mse_test_{model}"]
-                rows.append(
-                    {
-                        "configuration": label,
-                        "model": model,
-                        "seeds": len(table),
-                        "source": "per-seed CSV",
-                        "acc_test": acc.mean(),
-                        "acc_test_std": acc.std(ddof=1),
-                        "mse_test": mse.mean(),
-                        "mse_test_std": mse.std(ddof=1),
-                    }
-                )
-            per_seed.append(table.reset_index().assign(configuration=label))
-        else:
-            for model in PAPER_MODELS:
-                rows.append(
-                    {
-                        "configuration": label,
-                        "model": model,
-                        "seeds": 20,
-                        "source": "published mean (20 seeds)",
-                        "acc_test": PAPER_MEAN_OOD_ACCURACY[key][model],
-                        "acc_test_std": math.nan,
-                        "mse_test": math.nan,
-                        "mse_test_std": math.nan,
-                    }
-                )
-    return pd.DataFrame(rows), (pd.concat(per_seed, ignore_index=True) if per_seed else None)
+        table = paper_results(key, root).set_index("seed")
+        table = table.loc[[s for s in seeds if s in table.index]]
+        for model in PAPER_MODELS:
+            acc, mse = table[f"acc_test_{model}"], table[f"mse_test_{model}"]
+            rows.append(
+                {
+                    "configuration": label,
+                    "model": model,
+                    "seeds": len(table),
+                    "source": "per-seed CSV",
+                    "acc_test": acc.mean(),
+                    "acc_test_std": acc.std(ddof=1),
+                    "mse_test": mse.mean(),
+                    "mse_test_std": mse.std(ddof=1),
+                }
+            )
+        per_seed.append(table.reset_index().assign(configuration=label))
+    return pd.DataFrame(rows), pd.concat(per_seed, ignore_index=True)
 
 
 def reproduce_simulation(
@@ -169,6 +158,7 @@ def reproduce_simulation(
     jobs: int = 2,
     threads: int = 1,
     verbose: int = 0,
+    paper_root: str | os.PathLike | None = None,
 ) -> Reproduction:
     """Fit ``models`` on every (configuration, seed) of the authors' simulation and compare.
 
@@ -186,7 +176,7 @@ def reproduce_simulation(
     """
     configurations = [tuple(key) for key in configurations]
     for key in configurations:
-        if key not in PAPER_MEAN_OOD_ACCURACY:
+        if key not in SIMULATION_MEAN_OOD_ACCURACY:
             raise ValueError(
                 f"unknown configuration {key}; choose (num_core, corr, x_noise) from {list(CONFIGURATIONS)}"
             )
@@ -213,10 +203,17 @@ def reproduce_simulation(
     started = time.perf_counter()
     table = run_grid(runs, jobs=jobs, threads=threads, verbose=verbose)
     wall = time.perf_counter() - started
-    return simulation_result(table, wall_seconds=wall, jobs=jobs, threads=threads)
+    return simulation_result(table, wall_seconds=wall, jobs=jobs, threads=threads, paper_root=paper_root)
 
 
-def simulation_result(runs: pd.DataFrame, *, wall_seconds: float, jobs: int, threads: int = 1) -> Reproduction:
+def simulation_result(
+    runs: pd.DataFrame,
+    *,
+    wall_seconds: float,
+    jobs: int,
+    threads: int = 1,
+    paper_root: str | os.PathLike | None = None,
+) -> Reproduction:
     """A :class:`Reproduction` from the per-seed rows of :func:`reproduce_simulation` (``runs.csv``).
 
     Summaries, the paper's numbers, the paired comparison and the checks are all derived from
@@ -226,7 +223,7 @@ def simulation_result(runs: pd.DataFrame, *, wall_seconds: float, jobs: int, thr
     configurations = [(int(r.num_core), float(r.corr), float(r.x_noise)) for r in labels.itertuples()]
     seeds = [int(s) for s in dict.fromkeys(runs["seed"])]
     summary = summarize(runs, ["configuration", "model"], ["acc_test", "mse_test", "acc_train", "mse_train"])
-    paper, per_seed = _paper_table(configurations, seeds)
+    paper, per_seed = _paper_table(configurations, seeds, paper_root)
     pairs, checks = _simulation_checks(runs, summary, paper, per_seed, configurations)
     return Reproduction(
         runs=runs,
@@ -242,7 +239,7 @@ def simulation_result(runs: pd.DataFrame, *, wall_seconds: float, jobs: int, thr
             "jobs": jobs,
             "threads": threads,
             "wall_seconds": wall_seconds,
-            "paper_source": "per-seed CSVs" if per_seed is not None else "published means",
+            "paper_source": f"per-seed CSVs ({paper_root or 'shipped with wordexperts_bench'})",
         },
     )
 
@@ -260,10 +257,10 @@ def _simulation_checks(runs, summary, paper, per_seed, configurations) -> tuple[
             checks.append(
                 {
                     "configuration": label,
-                    "check": "paper preset >= paper attention - 0.03",
+                    "check": f"paper preset >= paper attention - {ATTENTION_MARGIN}",
                     "ours": mean,
                     "reference": paper_at,
-                    "holds": bool(mean >= paper_at - 0.03),
+                    "holds": bool(mean >= paper_at - ATTENTION_MARGIN),
                 }
             )
             if key[0] == 5:
@@ -291,22 +288,16 @@ def _simulation_checks(runs, summary, paper, per_seed, configurations) -> tuple[
             checks.append(
                 {
                     "configuration": label,
-                    "check": "same data: |our LR - their LR| <= 0.01",
+                    "check": f"same data: |our LR - their LR| <= {LR_MARGIN}",
                     "ours": mean,
                     "reference": paper_lr,
-                    "holds": bool(abs(mean - paper_lr) <= 0.01),
+                    "holds": bool(abs(mean - paper_lr) <= LR_MARGIN),
                 }
             )
-        if per_seed is not None:
-            mine = runs[(runs["configuration"] == label) & (runs["model"] == "wordexperts-paper")]
-            joined = mine.merge(per_seed[per_seed["configuration"] == label], on="seed")
-            if len(joined):
-                pairs.append(
-                    {
-                        "configuration": label,
-                        **paired(joined, "acc_test", "acc_test_at"),
-                    }
-                )
+        mine = runs[(runs["configuration"] == label) & (runs["model"] == "wordexperts-paper")]
+        joined = mine.merge(per_seed[per_seed["configuration"] == label], on="seed")
+        if len(joined):
+            pairs.append({"configuration": label, **paired(joined, "acc_test", "acc_test_at")})
     return pd.DataFrame(pairs), pd.DataFrame(checks)
 
 
@@ -329,32 +320,6 @@ AUTO_MPG_MODELS: tuple[str, ...] = (
 AUTO_MPG_SEEDS = 10
 QUICK_AUTO_MPG_MODELS: tuple[str, ...] = ("wordexperts-paper", "majority", "lr", "hgb", "catboost")
 QUICK_AUTO_MPG_SEEDS = 3
-# paper.md's Table 5 (one run, seed 42) and the issue's reference measurements (seeds 0-9,
-# library defaults; our prototype of the paper's recipe with Keras-style initialisation).
-AUTO_MPG_PAPER = {
-    "attention (paper)": 0.793,
-    "CategoryEmbedding MLP": 0.764,
-    "random forest (CV)": 0.721,
-    "FT-Transformer": 0.707,
-    "TabTransformer": 0.707,
-    "MLP (CV)": 0.700,
-    "logistic regression": 0.657,
-    "gradient boosting (CV)": 0.657,
-    "TabNet": 0.600,
-    "AutoInt": 0.364,
-}
-AUTO_MPG_REFERENCE = {
-    "wordexperts-paper": 0.731,
-    "hgb": 0.743,
-    "lr": 0.721,
-    "mlp": 0.716,
-    "rf": 0.713,
-    "catboost": 0.704,
-    "lightgbm": 0.686,
-    "xgboost": 0.671,
-}
-
-
 def paper_auto_mpg(*, categories: bool = True) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.Series]:
     """paper.md's auto-mpg: ``(X_train, y_train, X_test, y_test)``, train USA, test Europe + Japan.
 
@@ -369,7 +334,7 @@ def paper_auto_mpg(*, categories: bool = True) -> tuple[pd.DataFrame, pd.Series,
         >>> X.shape, X_test.shape, sorted(y.unique().tolist())
         ((245, 6), (140, 6), [0, 1, 2])
     """
-    from ..data.tables import auto_mpg
+    from .tables import auto_mpg
 
     cars = auto_mpg()
     cars = cars[cars["cylinders"].isin([4, 6, 8])].reset_index(drop=True)
@@ -438,10 +403,10 @@ def reproduce_auto_mpg(
         ours = by_model.loc["wordexperts-paper", "acc_test"]
         checks.append(
             {
-                "check": "paper preset within 0.03 of 0.73",
+                "check": f"paper preset within {AUTO_MPG_MARGIN} of {AUTO_MPG_TARGET}",
                 "ours": ours,
-                "reference": 0.73,
-                "holds": bool(abs(ours - 0.73) <= 0.03),
+                "reference": AUTO_MPG_TARGET,
+                "holds": bool(abs(ours - AUTO_MPG_TARGET) <= AUTO_MPG_MARGIN),
             }
         )
     peers = by_model.drop(index=[m for m in by_model.index if m.startswith("wordexperts")])

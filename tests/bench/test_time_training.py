@@ -1,6 +1,6 @@
 import torch
 
-from wordexperts.bench.fit import time_prediction, time_training
+from wordexperts_bench.time_training import time_prediction, time_training
 
 
 def test_training_benchmark_times_both_roads():

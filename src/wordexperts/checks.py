@@ -1,0 +1,39 @@
+"""Argument checks every layer shares: one wording for one rule.
+
+A leaf of the package: no torch, no pandas, so the command line can use it before any
+heavy import.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+
+def is_int(value: object) -> bool:
+    """An integer (python or numpy), not a bool.
+
+    Examples:
+        >>> is_int(3), is_int(True), is_int(3.0)
+        (True, False, False)
+    """
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and type(value).__name__ != "bool_"
+
+
+def check_positive_int(name: str, value: object, *, optional: bool = False) -> int | None:
+    """``value`` as a python int >= 1 (``None`` allowed with ``optional=True``), or a ``ValueError`` naming ``name``.
+
+    Examples:
+        >>> check_positive_int("epochs", 3)
+        3
+        >>> check_positive_int("epochs", 0)
+        Traceback (most recent call last):
+        ...
+        ValueError: epochs must be a positive int, got 0
+        >>> check_positive_int("max_size", None, optional=True) is None
+        True
+    """
+    if value is None and optional:
+        return None
+    if not is_int(value) or value < 1:
+        raise ValueError(f"{name} must be a positive int{' or None' if optional else ''}, got {value!r}")
+    return int(value)
