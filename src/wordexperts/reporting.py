@@ -130,7 +130,7 @@ def write_report(
     data: Mapping[str, object] | None = None,
     index: bool = False,
 ) -> dict[str, str]:
-    """Write a report into the folder ``out`` (created if needed); return ``{name: path}``.
+    """Write a report into the folder ``out`` (created if needed); return ``{file name: path}``.
 
     ``markdown`` becomes ``<markdown_name>.md``; each table ``<name>.csv`` (its index kept with
     ``index=True``), each matplotlib figure ``<name>.png``, each dict ``<name>.json``. Every
@@ -140,20 +140,20 @@ def write_report(
         >>> import tempfile
         >>> folder = tempfile.mkdtemp()
         >>> paths = write_report(folder, "# Title\\n", tables={"runs": pd.DataFrame({"a": [1]})}, data={"result": {"x": 1}})
-        >>> sorted(Path(p).name for p in paths.values())
+        >>> sorted(paths)
         ['report.md', 'result.json', 'runs.csv']
     """
     from .files import atomic_write_bytes, atomic_write_text
 
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    paths: dict[str, Path] = {}
+    written = []
     if markdown is not None:
-        paths["report"] = atomic_write_text(folder / f"{markdown_name}.md", markdown)
+        written.append(atomic_write_text(folder / f"{markdown_name}.md", markdown))
     for name, table in (tables or {}).items():
-        paths[name] = atomic_write_text(folder / f"{name}.csv", table.to_csv(index=index))
+        written.append(atomic_write_text(folder / f"{name}.csv", table.to_csv(index=index)))
     for name, figure in (figures or {}).items():
-        paths[name] = atomic_write_bytes(folder / f"{name}.png", png_bytes(figure))
+        written.append(atomic_write_bytes(folder / f"{name}.png", png_bytes(figure)))
     for name, value in (data or {}).items():
-        paths[name] = atomic_write_text(folder / f"{name}.json", json.dumps(value, indent=2, default=str) + "\n")
-    return {name: str(path) for name, path in paths.items()}
+        written.append(atomic_write_text(folder / f"{name}.json", json.dumps(value, indent=2, default=str) + "\n"))
+    return {path.name: str(path) for path in written}

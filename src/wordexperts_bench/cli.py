@@ -26,7 +26,7 @@ def _write_benchmark(args: argparse.Namespace, stem: str, title: str, result: di
     if args.out:
         markdown = f"# {title}\n\nCommand: `{command_line(f'wordexperts bench {stem}')}`\n\n{report}\n"
         paths = write_report(args.out, markdown, markdown_name=stem, data={stem: result})
-        print(f"\nwrote {paths[stem]} and {paths['report']}")
+        print(f"\nwrote {paths[f'{stem}.json']} and {paths[f'{stem}.md']}")
 
 
 def _bench_masking(args: argparse.Namespace) -> int:
@@ -81,7 +81,7 @@ def _bench_ood(args: argparse.Namespace) -> int:
 
 
 def _written(paths: dict) -> None:
-    print(f"\nwrote {', '.join(sorted(Path(p).name for p in paths.values()))} to {Path(paths['report']).parent}")
+    print(f"\nwrote {', '.join(sorted(paths))} to {Path(paths['report.md']).parent}")
 
 
 def _configuration(text: str) -> tuple[int, float, float]:

@@ -496,12 +496,12 @@ def test_write_eval_report(tmp_path, glove_30k, glove_400k):
 
     results = {"GloVe 30k": glove_30k, "GloVe | 400k": glove_400k[0]}
     paths = write_eval_report(results, tmp_path / "out", command="wordexperts analogy --glove")
-    assert set(paths) == {"report", "results", "plot"}
+    assert set(paths) == {"report.md", "results.csv", "accuracy.png"}
     text = (tmp_path / "out" / "report.md").read_text()
     assert "wordexperts analogy --glove" in text
     assert "| top-1, all | 0.497 (14,877) | 0.462 (19,544) |" in text
     assert "GloVe \\| 400k" in text and "| gram8-plural | syntactic |" in text
-    table = pd.read_csv(paths["results"])
+    table = pd.read_csv(paths["results.csv"])
     assert len(table) == 2 * 17
     row = table[(table["model"] == "GloVe 30k") & (table["category"] == "all")].iloc[0]
     assert row["accuracy"] == pytest.approx(0.497, abs=0.002) and row["answered"] == 14877

@@ -2,20 +2,18 @@
 
 :func:`write_eval_report` lays several models side by side as paper.md's Tables 1-2 (rows
 semantic / syntactic / all, one column per model), then per category, then the settings each
-model was evaluated under. Everything is written atomically; nothing is printed.
+model was evaluated under, through :func:`wordexperts.reporting.write_report`; nothing is printed.
 """
 
 from __future__ import annotations
 
-import io as _io
 import math
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..files import atomic_write_bytes, atomic_write_text
+from ..reporting import report_header, write_report
 from .evaluate import ALL, SEMANTIC, SYNTACTIC, AnalogyResult
 
 AGGREGATE_ROWS = (SEMANTIC, SYNTACTIC, ALL)
@@ -30,7 +28,7 @@ def results_table(results: dict[str, AnalogyResult]) -> pd.DataFrame:
 
 
 def write_eval_report(results: dict[str, AnalogyResult], out_dir: str | os.PathLike, *, command: str | None = None) -> dict[str, str]:
-    """Write ``report.md``, ``results.csv`` and ``accuracy.png`` to ``out_dir``; return their paths.
+    """Write ``report.md``, ``results.csv`` and ``accuracy.png`` to ``out_dir``; return their paths by file stem.
 
     ``results`` maps a model name (a column of the tables) to its :class:`AnalogyResult`; for
     the paper's comparison, evaluate each on a common question set first
@@ -38,26 +36,15 @@ def write_eval_report(results: dict[str, AnalogyResult], out_dir: str | os.PathL
     is quoted in the report as the command that produced it.
     """
     table = results_table(results)  # validates before anything is written
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    figure = accuracy_figure(results)
-    buffer = _io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=120)
-    paths = {
-        "report": atomic_write_text(out / "report.md", report_markdown(results, command=command)),
-        "results": atomic_write_text(out / "results.csv", table.to_csv(index=False)),
-        "plot": atomic_write_bytes(out / "accuracy.png", buffer.getvalue()),
-    }
-    return {name: str(path) for name, path in paths.items()}
+    markdown = report_markdown(results, command=command)
+    return write_report(out_dir, markdown, tables={"results": table}, figures={"accuracy": accuracy_figure(results)})
 
 
 def report_markdown(results: dict[str, AnalogyResult], *, command: str | None = None) -> str:
     """The markdown of ``report.md`` (see :func:`write_eval_report`)."""
     _check(results)
     names = list(results)
-    lines = ["# Word analogies: top-1 accuracy and mean cos(f, d)", ""]
-    if command:
-        lines += ["Produced by:", "", "```", command, "```", ""]
+    lines = report_header("Word analogies: top-1 accuracy and mean cos(f, d)", command)
     lines += [
         (
             "Top-1 accuracy over the answered questions; mean cosine between the query f (the protocol's "

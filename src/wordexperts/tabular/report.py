@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io as _io
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..files import atomic_write_bytes, write_table
+from ..reporting import write_report
 
 
 def gates_figure(summary: pd.DataFrame, rows: pd.DataFrame | None = None, *, title: str = ""):
@@ -45,22 +43,18 @@ def gates_figure(summary: pd.DataFrame, rows: pd.DataFrame | None = None, *, tit
 
 
 def write_explanation(estimator, X: object, out: str | os.PathLike, *, column: str | None = None, rows: int = 50) -> dict:
-    """Write ``gates.csv`` (every row), ``summary.csv`` and ``gates.png`` to ``out``; return the paths."""
+    """Write ``gates.csv`` (every row), ``summary.csv`` and ``gates.png`` to ``out``; return ``{file name: path}``."""
     gates = estimator.explain(X, column=column)  # computed first: a failure leaves no folder behind
     summary = estimator.explain_summary(X, column=column)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     flat = gates.copy()
     flat.columns = [f"{head}/{name}" for head, name in gates.columns]
-    paths = {
-        "gates": write_table(flat, out / "gates.csv", index=True),
-        "summary": write_table(summary.rename_axis("column").reset_index(), out / "summary.csv"),
-    }
-    figure = gates_figure(summary, gates["sum"].iloc[:rows], title=f"gates of the masked {column or estimator.target_name_!r}")
-    buffer = _io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=120)
-    paths["png"] = atomic_write_bytes(out / "gates.png", buffer.getvalue())
-    return {name: str(path) for name, path in paths.items()}
+    title = f"gates of the masked {column or estimator.target_name_!r}"
+    return write_report(
+        out,
+        tables={"gates": flat, "summary": summary.rename_axis("column")},
+        figures={"gates": gates_figure(summary, gates["sum"].iloc[:rows], title=title)},
+        index=True,
+    )
 
 
 def top_columns(summary: pd.DataFrame, k: int = 5, *, masked: str | None = None) -> list[tuple[str, float]]:

@@ -15,21 +15,17 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
+from wordexperts.analogy.evaluate import answerable_intersection, evaluate_analogies, read_questions
+from wordexperts.analogy.theory import gate_inequality, planted_experts, random_questions, ratio_condition, summarize
 from wordexperts.core import BidirectionalAttention, WordExperts
 from wordexperts.data.corpora import Corpus, SyntheticConfig, synthetic_corpus
-from wordexperts.files import atomic_write_bytes, atomic_write_text
-from wordexperts.reporting import (
-    interval_table,
-    markdown_table,
-    png_bytes,
-    report_header,
-)
+from wordexperts.reporting import interval_table, markdown_table, report_header, write_report
+
 from .embeddings import (
     AttentionSpec,
     Embedding,
@@ -38,14 +34,6 @@ from .embeddings import (
     spec_table,
     train_embeddings,
     train_mlm_model,
-)
-from wordexperts.analogy.evaluate import answerable_intersection, evaluate_analogies, read_questions
-from wordexperts.analogy.theory import (
-    gate_inequality,
-    planted_experts,
-    random_questions,
-    ratio_condition,
-    summarize,
 )
 
 GATE_MEASURES = ["gate_ratio", "gate_cv", "odds_ratio"]
@@ -353,10 +341,9 @@ def write_side_by_side_report(
     result: SideBySideResult, out_dir: str | os.PathLike, *, command: str | None = None
 ) -> dict[str, str]:
     """Write ``report.md``, ``side_by_side.csv``, ``timings.csv``, ``gates.csv``, ``ratio.csv``
-    and ``accuracy.png`` to ``out_dir``; return their paths."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    and ``accuracy.png`` to ``out_dir``; return their paths, keyed by file stem (``report`` for the markdown)."""
     figure = side_by_side_figure(result)
+    tables = {"side_by_side": result.table, "timings": result.timings}
     lines = report_header(f"Word analogies side by side: {result.corpus.get('corpus')}", command)
     lines += ["## Corpus", "", markdown_table(pd.DataFrame([result.corpus])), ""]
     lines += [
@@ -372,7 +359,6 @@ def write_side_by_side_report(
     if "truth_loss" in result.settings:
         loss = result.settings["truth_loss"]
         lines += [f"Masked-LM loss of the generator's stated conditionals on the same windows: {loss:.4f}.", ""]
-    paths = {}
     if result.gates is not None and len(result.gates):
         gates = pd.concat(
             [summarize(g, GATE_MEASURES, by="section").assign(model=m) for m, g in result.gates.groupby("model", sort=False)]
@@ -383,7 +369,7 @@ def write_side_by_side_report(
              "(uniform gates: 1), their coefficient of variation, and the gate odds ratio exp(max - min score)."), "",
             markdown_table(gates[["model", "section", "rows", *[f"{m}_median" for m in GATE_MEASURES]]]), "",
         ]  # fmt: skip
-        paths["gates"] = atomic_write_text(out / "gates.csv", result.gates.to_csv(index=False))
+        tables["gates"] = result.gates
     if result.ratio is not None:
         ratio = pd.concat(
             [summarize(g, RATIO_MEASURES, by="section").assign(set=s) for s, g in result.ratio.groupby("set", sort=False)]
@@ -395,14 +381,10 @@ def write_side_by_side_report(
              "words."), "",
             markdown_table(ratio[["set", "section", "rows", *[f"{m}_median" for m in RATIO_MEASURES]]]), "",
         ]  # fmt: skip
-        paths["ratio"] = atomic_write_text(out / "ratio.csv", result.ratio.to_csv(index=False))
+        tables["ratio"] = result.ratio
     lines += ["## Settings", "", markdown_table(pd.DataFrame([result.settings]).astype(str)), "",
               markdown_table(result.specs.astype(str)), ""]  # fmt: skip
-    paths["report"] = atomic_write_text(out / "report.md", "\n".join(lines))
-    paths["table"] = atomic_write_text(out / "side_by_side.csv", result.table.to_csv(index=False))
-    paths["timings"] = atomic_write_text(out / "timings.csv", result.timings.to_csv(index=False))
-    paths["plot"] = atomic_write_bytes(out / "accuracy.png", png_bytes(figure))
-    return {name: str(path) for name, path in paths.items()}
+    return write_report(out_dir, "\n".join(lines), tables=tables, figures={"accuracy": figure})
 
 
 def gate_sweep_figure(result: GateSweepResult, names: list[str] | None = None):
@@ -467,9 +449,7 @@ def write_gate_sweep_report(
     result: GateSweepResult, out_dir: str | os.PathLike, *, command: str | None = None
 ) -> dict[str, str]:
     """Write ``report.md``, ``runs.csv``, ``summary.csv``, ``models.csv``, ``theory.csv``,
-    ``theory_summary.csv`` and ``gate_sweep.png`` to ``out_dir``; return their paths."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    ``theory_summary.csv`` and ``gate_sweep.png`` to ``out_dir``; return their paths, keyed by file stem."""
     figure = gate_sweep_figure(result)
     summary = result.summary
     strengths = sorted(summary["strength"].unique())
@@ -508,13 +488,11 @@ def write_gate_sweep_report(
          "the pseudo-Gibbs corpus is not distributed by those conditionals."), "",
         markdown_table(models.reset_index()), "",
     ]  # fmt: skip
-    paths = {
-        "runs": atomic_write_text(out / "runs.csv", result.runs.to_csv(index=False)),
-        "summary": atomic_write_text(out / "summary.csv", result.summary.to_csv(index=False)),
-        "models": atomic_write_text(out / "models.csv", result.models.to_csv(index=False)),
-        "theory": atomic_write_text(out / "theory.csv", result.theory.to_csv(index=False)),
-        "theory_summary": atomic_write_text(out / "theory_summary.csv", result.theory_summary.to_csv(index=False)),
-        "plot": atomic_write_bytes(out / "gate_sweep.png", png_bytes(figure)),
+    tables = {
+        "runs": result.runs,
+        "summary": result.summary,
+        "models": result.models,
+        "theory": result.theory,
+        "theory_summary": result.theory_summary,
     }
-    paths["report"] = atomic_write_text(out / "report.md", "\n".join(lines))
-    return {name: str(path) for name, path in paths.items()}
+    return write_report(out_dir, "\n".join(lines), tables=tables, figures={"gate_sweep": figure})

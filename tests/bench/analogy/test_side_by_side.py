@@ -167,11 +167,11 @@ def test_reports_are_written(tmp_path):
     truth = sweep.theory_summary.query("source == 'truth' and measure == 'gate_ratio'").set_index("strength")["value"]
     assert truth[0.0] == pytest.approx(1.0) and truth[2.0] > 1.5
     paths = write_gate_sweep_report(sweep, tmp_path / "sweep", command="pytest")
-    assert Path(paths["plot"]).read_bytes()[:8] == PNG
-    assert len(pd.read_csv(paths["runs"])) == len(sweep.runs) == 2 * 2 * 5  # 2 + 3 embeddings
-    report = Path(paths["report"]).read_text()
+    assert Path(paths["gate_sweep.png"]).read_bytes()[:8] == PNG
+    assert len(pd.read_csv(paths["runs.csv"])) == len(sweep.runs) == 2 * 2 * 5  # 2 + 3 embeddings
+    report = Path(paths["report.md"]).read_text()
     assert "g=2" in report and "cbow:input" in report and "pytest" in report
     paths = write_side_by_side_report(side, tmp_path / "side")
-    assert Path(paths["plot"]).read_bytes()[:8] == PNG
-    assert pd.read_csv(paths["table"])["name"].tolist() == side.table["name"].tolist()
-    assert "truth_loss" in side.settings and "Ratio condition" in Path(paths["report"]).read_text()
+    assert Path(paths["accuracy.png"]).read_bytes()[:8] == PNG
+    assert pd.read_csv(paths["side_by_side.csv"])["name"].tolist() == side.table["name"].tolist()
+    assert "truth_loss" in side.settings and "Ratio condition" in Path(paths["report.md"]).read_text()
