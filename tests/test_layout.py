@@ -1,0 +1,80 @@
+"""The house rules of docs/architecture.md, checked: what the library imports, and when."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import wordexperts
+
+LIBRARY = Path(wordexperts.__file__).parent
+PEER_LIBRARIES = ("xgboost", "lightgbm", "catboost", "rtdl_revisiting_models", "tab_transformer_pytorch")
+
+
+def _imported_modules(argv: list[str]) -> tuple[subprocess.CompletedProcess, set[str]]:
+    """Run ``python -X importtime ARGV`` and return the process and every module it imported."""
+    done = subprocess.run([sys.executable, "-X", "importtime", *argv], capture_output=True, text=True, timeout=300)
+    modules = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    return done, modules
+
+
+def _top_level(modules: set[str]) -> set[str]:
+    return {name.split(".")[0] for name in modules}
+
+
+def test_fitting_and_predicting_imports_no_peer_library_and_no_experiment():
+    script = (
+        "import sys\n"
+        "import pandas as pd\n"
+        "import wordexperts\n"
+        "X = pd.DataFrame({'colour': ['red', 'blue'] * 20, 'size': [float(i % 5) for i in range(40)]})\n"
+        "y = ['warm' if c == 'red' else 'cold' for c in X['colour']]\n"
+        "model = wordexperts.WordExpertsClassifier(epochs=2, random_state=0).fit(X, y)\n"
+        "assert len(model.predict(X)) == 40\n"
+    )
+    done, modules = _imported_modules(["-c", script])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "torch" in _top_level(modules)  # the check sees imports at all
+    assert not _top_level(modules) & {*PEER_LIBRARIES, "wordexperts_bench"}
+
+
+def test_help_and_usage_errors_import_no_torch():
+    done, modules = _imported_modules(["-m", "wordexperts", "--help"])
+    assert done.returncode == 0 and "fit" in done.stdout and "reproduce" in done.stdout
+    assert "wordexperts.cli" in modules and "torch" not in _top_level(modules)
+    done, modules = _imported_modules(["-m", "wordexperts", "fit"])  # missing arguments: a usage error
+    assert done.returncode == 2 and "required" in done.stderr
+    assert "torch" not in _top_level(modules) and "pandas" not in _top_level(modules)
+
+
+def _imports(source: Path) -> list[tuple[str, int]]:
+    """Absolute module names a file imports (relative ones resolved against the library), with line numbers."""
+    tree = ast.parse(source.read_text())
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.module, node.lineno))
+    return found
+
+
+def test_the_library_imports_the_experiments_only_through_the_cli_hook():
+    offenders = []
+    for source in LIBRARY.rglob("*.py"):
+        for module, line in _imports(source):
+            if module.split(".")[0] == "wordexperts_bench" and source.name != "cli.py":
+                offenders.append(f"{source.relative_to(LIBRARY)}:{line} imports {module}")
+    assert not offenders
+    hook = [m for m, _ in _imports(LIBRARY / "cli.py") if m.startswith("wordexperts_bench")]
+    assert hook == ["wordexperts_bench.cli"]
+
+
+def test_core_knows_nothing_of_tables_analogies_or_training():
+    for source in (LIBRARY / "core").rglob("*.py"):
+        for module, line in _imports(source):
+            assert not module.startswith(("wordexperts.", "wordexperts_bench")), f"{source.name}:{line} {module}"
+        text = source.read_text()
+        assert "from ..tabular" not in text and "from ..train" not in text and "from ..analogy" not in text, source
