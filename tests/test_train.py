@@ -1,6 +1,7 @@
 import copy
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -51,9 +52,12 @@ def test_threads_are_set_and_restored():
     with torch_threads(2):
         assert torch.get_num_threads() == 2
     assert torch.get_num_threads() == before
-    with pytest.raises(ValueError, match="n_threads must be a positive int"):
-        with torch_threads(0):
-            pass
+    with torch_threads(np.int64(1)):  # numpy ints are ints (checks.check_positive_int)
+        assert torch.get_num_threads() == 1
+    for bad in (0, True, 1.0):
+        with pytest.raises(ValueError, match="n_threads must be a positive int or None"):
+            with torch_threads(bad):
+                pass
 
 
 def test_bad_training_arguments_are_named():

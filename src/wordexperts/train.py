@@ -39,11 +39,10 @@ def torch_threads(n_threads: int | None) -> Iterator[None]:
     On a 2-core machine, more intra-op threads than cores made small training steps 5-40x
     slower, so every entry point sets this deliberately; ``None`` leaves it as it is.
     """
+    n_threads = check_positive_int("n_threads", n_threads, optional=True)
     if n_threads is None:
         yield
         return
-    if not isinstance(n_threads, int) or n_threads < 1:
-        raise ValueError(f"n_threads must be a positive int or None, got {n_threads!r}")
     before = torch.get_num_threads()
     torch.set_num_threads(n_threads)
     try:
@@ -166,7 +165,7 @@ def train_epoch(
     for start in range(0, n, batch_size):
         index = order[start : start + batch_size]
         if batching == "rows":
-            loss = model._mlm_loss(tokens[index], p, **masked_logits_kwargs)  # checked once, above
+            loss = model.mlm_loss_at(tokens[index], p, **masked_logits_kwargs)  # checked once, above
         else:
             logits = model(copies[index])  # (b, L, V)
             loss = cross_entropy(logits[torch.arange(index.numel()), slots[index]], targets[index])
@@ -297,7 +296,7 @@ class OnePassTraining:
         """The step through autograd and ``masked_logits``; returns the summed loss."""
         model = self.model
         model.zero_grad(set_to_none=True)
-        loss = model._mlm_loss(self.tokens[index], self.positions, method="one_pass")
+        loss = model.mlm_loss_at(self.tokens[index], self.positions, method="one_pass")
         loss.backward()
         grads = dict(model.named_parameters())
         with torch.inference_mode():

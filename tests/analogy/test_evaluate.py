@@ -482,6 +482,8 @@ def test_shape_and_option_errors():
         evaluate_analogies(vectors, words, questions, candidates=np.ones(3, bool))
     with pytest.raises(ValueError, match="restrict_vocab must be a positive int"):
         evaluate_analogies(vectors, words, questions, restrict_vocab=0)
+    with pytest.raises(ValueError, match="chunk_size must be a positive int or None, got True"):
+        evaluate_analogies(vectors, words, questions, chunk_size=True)
     with pytest.raises(ValueError, match="oov must be"):
         evaluate_analogies(vectors, words, questions, oov="ignore")
     with pytest.raises(ValueError, match="missing"):

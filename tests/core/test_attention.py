@@ -221,5 +221,10 @@ def test_bad_positions_and_configs_are_named():
     ):
         with pytest.raises(ValueError, match=message):
             AttentionConfig(vocab_size=5, max_len=3, d_model=10, n_heads=2, **bad)
+    with pytest.raises(ValueError, match="vocab_size must be a positive int, got np.False_"):
+        AttentionConfig(vocab_size=np.False_, max_len=3)
+    numpy_sizes = AttentionConfig(vocab_size=np.int64(5), max_len=np.int32(3), d_model=4, n_heads=2, mask_token=np.int8(5))
+    assert numpy_sizes == AttentionConfig(vocab_size=5, max_len=3, d_model=4, n_heads=2)  # a grid's numpy ints are ints
+    assert all(type(getattr(numpy_sizes, name)) is int for name in ("vocab_size", "max_len", "mask_token"))  # JSON-ready
     with pytest.raises(TypeError, match="not both"):
         BidirectionalAttention(AttentionConfig(vocab_size=5, max_len=3), d_model=4)

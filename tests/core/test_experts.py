@@ -137,6 +137,26 @@ def test_gates_are_the_attention_weights_of_the_masked_position():
         assert torch.allclose(everything[:, :, i], gates, atol=1e-14)
 
 
+@pytest.mark.parametrize("layers", [1, 2])
+def test_entry_points_for_checked_positions_equal_the_checking_ones(layers):
+    model = make(n_heads=2, n_layers=layers, block="bert", d_ff=7)
+    experts = to_experts(model)
+    x = torch.randint(0, 9, (4, 5))
+    positions = torch.tensor([0, 3, 3])  # (P,), duplicates allowed
+    for fitted in (model, experts):
+        logits = fitted.masked_logits_at(x, positions)
+        assert logits.shape == (4, 3, 9)
+        assert torch.equal(logits, fitted.masked_logits(x, positions))
+        loss = fitted.mlm_loss_at(x, positions, reduction="none")
+        assert loss.shape == (4, 3)
+        assert torch.equal(loss, fitted.mlm_loss(x, positions, reduction="none"))
+    if layers == 1:  # gates are one mixture's
+        gates = experts.gates_at(x, positions)
+        assert gates.shape == (4, 2, 3, 5)
+        for slot, i in enumerate(positions.tolist()):
+            assert torch.allclose(gates[:, :, slot], experts.gates(x, position=i), atol=1e-14)  # P = 3 vs 1: rounding
+
+
 def test_experts_are_word_vectors_shifted_by_position():
     experts = to_experts(make(n_heads=2))
     x = torch.randint(0, 9, (4, 5))

@@ -133,6 +133,10 @@ def test_build_corpus_drops_rare_words_and_windows_within_sentences():
     assert corpus.raw_tokens == 9 and corpus.n_tokens == 7
     assert corpus.windows(2).tolist() == [[0, 1], [0, 0], [1, 0]]
     assert corpus.windows(2, stride=1).shape == (5, 2)
+    assert corpus.windows(np.int64(2), stride=np.int32(1)).shape == (5, 2)
+    for bad, name in ((dict(length=True), "length"), (dict(length=2, stride=0), "stride")):
+        with pytest.raises(ValueError, match=f"{name} must be a positive int"):
+            corpus.windows(**bad)
     assert corpus.token_lists()[1] == ["y", "x"]
     with pytest.raises(ValueError, match="no sentence"):
         corpus.windows(6)

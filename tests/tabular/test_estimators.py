@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import pickle
 
@@ -16,7 +17,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 import wordexperts
 from wordexperts.files import ModelFileError
-from wordexperts.tabular.estimators import PATIENCE_STEPS
+from wordexperts.tabular.estimators import PATIENCE_STEPS, PRESETS
 from wordexperts.tabular import (
     WordExpertsClassifier,
     WordExpertsImputer,
@@ -189,6 +190,35 @@ def test_pipeline_grid_search_cross_validation_and_clone():
     copy = clone(WordExpertsRegressor(target_bins=7, n_heads=2))
     assert copy.get_params()["target_bins"] == 7 and copy.get_params()["n_heads"] == 2
     assert "rounds" in WordExpertsImputer().get_params()
+
+
+# Parameters of every estimator that no preset sets, with their defaults; then each one's own.
+NOT_PRESET = dict(
+    preset=None, bins=None, max_categories=1000, categorical=None, random_state=None, device="cpu", n_threads=1,
+    progress=False,
+)
+OWN = {WordExpertsClassifier: {}, WordExpertsRegressor: {"target_bins": None}, WordExpertsImputer: {"rounds": 1}}
+
+
+@pytest.mark.parametrize("cls", list(OWN), ids=lambda cls: cls.__name__)
+def test_each_estimator_spells_out_its_keyword_only_parameters(cls):
+    parameters = dict(inspect.signature(cls.__init__).parameters)
+    del parameters["self"]
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in parameters.values())
+    for preset in PRESETS.values():
+        assert set(parameters) == set(preset) | set(NOT_PRESET) | set(OWN[cls])
+    assert {name: parameters[name].default for name in PRESETS[None]} == dict.fromkeys(PRESETS[None])  # the preset decides
+    assert {name: parameters[name].default for name in [*NOT_PRESET, *OWN[cls]]} == {**NOT_PRESET, **OWN[cls]}
+    settings = {
+        **PRESETS["paper"], "preset": "paper", "bins": {"a": 3}, "max_categories": 50, "categorical": ["b"],
+        "random_state": 7, "device": "auto", "n_threads": 2, "progress": True,
+        **{name: 5 for name in OWN[cls]},
+    }
+    assert set(settings) == set(parameters)
+    assert clone(cls(**settings)).get_params() == settings
+    assert cls().get_params() == {**dict.fromkeys(PRESETS[None]), **NOT_PRESET, **OWN[cls]}
+    with pytest.raises(TypeError, match=rf"^{cls.__name__}\.__init__\(\) got an unexpected keyword argument 'n_epochs'"):
+        cls(n_epochs=3)
 
 
 def test_pickle_round_trip(fitted_classifier):

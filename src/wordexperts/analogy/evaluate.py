@@ -49,6 +49,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from ..checks import check_positive_int
+
 SEMANTIC, SYNTACTIC, ALL = "semantic", "syntactic", "all"
 PROTOCOLS = ("paper", "gensim")
 METHODS = ("3cosadd", "3cosmul")
@@ -629,10 +631,8 @@ def evaluate_analogies(
         raise ValueError(f"oov must be one of {OOV_POLICIES}, got {oov!r}")
     if protocol == "gensim" and candidates is not None:
         raise ValueError("candidates= is a 'paper' protocol option; the 'gensim' protocol searches the first restrict_vocab words")
-    if restrict_vocab is not None and (isinstance(restrict_vocab, bool) or not isinstance(restrict_vocab, (int, np.integer)) or restrict_vocab < 1):
-        raise ValueError(f"restrict_vocab must be a positive int or None, got {restrict_vocab!r}")
-    if chunk_size is not None and (not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
-        raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
+    restrict_vocab = check_positive_int("restrict_vocab", restrict_vocab, optional=True)
+    chunk_size = check_positive_int("chunk_size", chunk_size, optional=True)
     if not cosmul_eps > 0:
         raise ValueError(f"cosmul_eps must be positive, got {cosmul_eps!r}")
 

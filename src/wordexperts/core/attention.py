@@ -23,15 +23,12 @@ from typing import Literal
 import torch
 from torch import nn
 
+from ..checks import check_positive_int, is_int
 from .masking import MaskedLanguageModel, Positions, check_positions, expand_masked, mask_onehot
 
 BLOCKS = ("linear", "bert")
 POSITIONALS = ("learned", "sinusoidal", "none")
 INITS = ("torch", "keras")
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,9 +64,7 @@ class AttentionConfig:
     def __post_init__(self) -> None:
         sizes = ["vocab_size", "max_len", "d_model", "n_heads", "n_layers", "d_ff"]
         for name in sizes + (["d_head"] if self.d_head is not None else []):
-            value = getattr(self, name)
-            if not _is_int(value) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            object.__setattr__(self, name, check_positive_int(name, getattr(self, name)))  # numpy ints -> int
         if self.d_head is None:
             if self.d_model % self.n_heads:
                 raise ValueError(
@@ -78,8 +73,9 @@ class AttentionConfig:
             object.__setattr__(self, "d_head", self.d_model // self.n_heads)
         if self.mask_token is None:
             object.__setattr__(self, "mask_token", self.vocab_size)
-        elif not _is_int(self.mask_token) or not 0 <= self.mask_token <= self.vocab_size:
+        elif not is_int(self.mask_token) or not 0 <= self.mask_token <= self.vocab_size:
             raise ValueError(f"mask_token must be an int in [0, {self.vocab_size}], got {self.mask_token!r}")
+        object.__setattr__(self, "mask_token", int(self.mask_token))
         for name, low, high in (("dropout", 0.0, 1.0), ("layer_norm_eps", 0.0, math.inf)):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not low <= value < high:
@@ -347,10 +343,24 @@ class BidirectionalAttention(MaskedLanguageModel):
         and is the reference; ``"auto"`` picks one pass whenever it applies.
         """
         x = self.check_tokens(x, allow_mask=allow_mask)
-        return self._masked_logits(x, check_positions(positions, x.shape[1], x.device), method=method)
+        return self.masked_logits_at(x, check_positions(positions, x.shape[1], x.device), method=method)
 
-    def _masked_logits(self, x: torch.Tensor, p: torch.Tensor, *, method: str = "auto") -> torch.Tensor:
-        """:meth:`masked_logits` for checked tokens ``(B, L)`` and positions ``(P,)``."""
+    def masked_logits_at(self, x: torch.Tensor, positions: torch.Tensor, *, method: str = "auto") -> torch.Tensor:
+        """:meth:`masked_logits` without the checks, for callers that have made them once.
+
+        ``x`` ``(B, L)`` int64 on the model's device (as :meth:`check_tokens` returns it),
+        ``positions`` ``(P,)`` int64 on the same device (as
+        :func:`~wordexperts.core.masking.check_positions` returns it) -> ``(B, P, V)``. Only
+        ``method`` is checked: a wrong shape or id fails inside PyTorch, a stray mask token
+        in ``x`` goes unnoticed.
+
+        Examples:
+            >>> model = BidirectionalAttention(vocab_size=10, max_len=6, d_model=20, n_heads=5)
+            >>> x = model.check_tokens(torch.randint(0, 10, (4, 6)))
+            >>> positions = check_positions([0, 3], x.shape[1], x.device)
+            >>> bool((model.masked_logits_at(x, positions) == model.masked_logits(x, [0, 3])).all())
+            True
+        """
         if method == "auto":
             method = "one_pass" if self.config.n_layers == 1 else "expand"
         if method == "one_pass":
@@ -362,12 +372,12 @@ class BidirectionalAttention(MaskedLanguageModel):
             block = self.blocks[0]
             h = self.embed(x)  # (B, L, d)
             h_mask = self.masked_inputs(x.shape[1])  # (L, d)
-            attended = block.attention.forward_masked(h, h_mask, p)  # (B, P, d)
-            return self.head(block.readout(attended, h_mask[p]))  # (B, P, V)
+            attended = block.attention.forward_masked(h, h_mask, positions)  # (B, P, d)
+            return self.head(block.readout(attended, h_mask[positions]))  # (B, P, V)
         if method == "expand":
-            B, L = x.shape
-            copies = expand_masked(x, p, self.mask_token).reshape(B * p.numel(), L)  # (B*P, L)
-            h = self._encode(copies).reshape(B, p.numel(), L, -1)  # (B, P, L, d)
-            own = h[:, torch.arange(p.numel(), device=x.device), p]  # (B, P, d)
+            (B, L), P = x.shape, positions.numel()
+            copies = expand_masked(x, positions, self.mask_token).reshape(B * P, L)  # (B*P, L)
+            h = self._encode(copies).reshape(B, P, L, -1)  # (B, P, L, d)
+            own = h[:, torch.arange(P, device=x.device), positions]  # (B, P, d)
             return self.head(own)  # (B, P, V)
         raise ValueError(f"method must be 'auto', 'one_pass' or 'expand', got {method!r}")

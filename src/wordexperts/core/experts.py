@@ -41,10 +41,10 @@ import math
 from dataclasses import replace
 from typing import Literal
 
-import numpy as np
 import torch
 from torch import nn
 
+from ..checks import is_int
 from .attention import AttentionConfig, BidirectionalAttention, Readout, register_positional
 from .masking import MaskedLanguageModel, Positions, check_positions, expand_masked, mask_onehot
 
@@ -132,7 +132,8 @@ class WordExperts(MaskedLanguageModel):
 
     Shape:
         tokens ``(B, L)``; ``masked_logits`` -> ``(B, P, V)``; ``gates(x, position=i)`` ->
-        ``(B, H, L)``; ``experts(x)`` -> ``(B, H, L, d)``; ``head_mixtures`` -> ``(B, H, P, d)``.
+        ``(B, H, L)``; ``gates_at(x, positions)`` -> ``(B, H, P, L)``; ``experts(x)`` ->
+        ``(B, H, L, d)``; ``head_mixtures`` -> ``(B, H, P, d)``.
 
     Examples:
         >>> torch.manual_seed(0) and None
@@ -249,15 +250,29 @@ class WordExperts(MaskedLanguageModel):
                 "(use mixture_of_mixtures for the logits)"
             )
 
-    def _gates(self, x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
-        """``pi^h_{p j}``: ``(B, H, P, L)`` for rows ``x`` and masked positions ``p``."""
+    def gates_at(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """The gates ``pi^h_ij`` of every masked position ``i`` in ``positions``, without the checks.
+
+        ``x`` ``(B, L)`` int64 on the model's device (as :meth:`check_tokens` returns it),
+        ``positions`` ``(P,)`` int64 on the same device (as
+        :func:`~wordexperts.core.masking.check_positions` returns it) -> ``(B, H, P, L)``
+        indexed ``[b, h, p, j]`` (masked ``positions[p]``, expert ``j``), each row summing to
+        one. Nothing is checked, not even that the model has a single layer (:meth:`gates`
+        checks all of it): for callers that have checked once, then call batch after batch.
+
+        Examples:
+            >>> experts = WordExperts(vocab_size=10, max_len=6, d_model=8, n_heads=2)
+            >>> x = experts.check_tokens(torch.randint(0, 10, (3, 6)))
+            >>> bool((experts.gates_at(x, torch.tensor([2]))[:, :, 0] == experts.gates(x, position=2)).all())
+            True
+        """
         L = x.shape[1]
-        g = self.gate_vectors[:, p]  # (H, P, d)
+        g = self.gate_vectors[:, positions]  # (H, P, d)
         u = self.gate_words
         word_scores = torch.einsum("hpd,bjd->bhpj", g, u[x])  # (B, H, P, L)
         own_scores = g @ u[self.config.mask_token]  # (H, P): the masked slot holds m
-        word_scores = torch.where(mask_onehot(p, L), own_scores[..., None], word_scores)
-        return torch.softmax(word_scores + self.gate_positions[:, p, :L], dim=-1)
+        word_scores = torch.where(mask_onehot(positions, L), own_scores[..., None], word_scores)
+        return torch.softmax(word_scores + self.gate_positions[:, positions, :L], dim=-1)
 
     def _experts(self, x: torch.Tensor) -> torch.Tensor:
         """``alpha^h_{x_j} + gamma^h_j``: ``(B, H, L, d)`` for the row as given."""
@@ -272,7 +287,7 @@ class WordExperts(MaskedLanguageModel):
 
     def _head_mixtures(self, x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
         L = x.shape[1]
-        gates = self._gates(x, p)  # (B, H, P, L)
+        gates = self.gates_at(x, p)  # (B, H, P, L)
         onehot = mask_onehot(p, L)  # (P, L)
         own = gates[..., onehot]  # (B, H, P): weight on the masked slot
         alpha_mask = self.alpha[:, self.config.mask_token]  # (H, d)
@@ -288,7 +303,7 @@ class WordExperts(MaskedLanguageModel):
         self._require_single_layer("gates")
         _check_single_position(position)
         x = self.check_tokens(x, allow_mask=allow_mask)
-        gates = self._gates(x, check_positions(position, x.shape[1], x.device))
+        gates = self.gates_at(x, check_positions(position, x.shape[1], x.device))
         return gates if position is None else gates[:, :, 0]
 
     def experts(self, x: object, position: int | None = None, *, allow_mask: bool = False) -> torch.Tensor:
@@ -313,14 +328,22 @@ class WordExperts(MaskedLanguageModel):
         models: :meth:`mixture_of_mixtures`. ``allow_mask`` as for the attention model.
         """
         x = self.check_tokens(x, allow_mask=allow_mask)
-        return self._masked_logits(x, check_positions(positions, x.shape[1], x.device))
+        return self.masked_logits_at(x, check_positions(positions, x.shape[1], x.device))
 
-    def _masked_logits(self, x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+    def masked_logits_at(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """:meth:`masked_logits` without the checks, for callers that have made them once.
+
+        ``x`` ``(B, L)`` int64 on the model's device (as :meth:`check_tokens` returns it),
+        ``positions`` ``(P,)`` int64 on the same device (as
+        :func:`~wordexperts.core.masking.check_positions` returns it) -> ``(B, P, V)``.
+        Nothing is checked: a wrong shape or id fails inside PyTorch, a stray mask token in
+        ``x`` goes unnoticed.
+        """
         if self.config.n_layers > 1:
-            return self._mixture_of_mixtures(x, p)
-        mixed = self._head_mixtures(x, p).sum(1) + self.intercept[p]  # (B, P, d)
+            return self._mixture_of_mixtures(x, positions)
+        mixed = self._head_mixtures(x, positions).sum(1) + self.intercept[positions]  # (B, P, d)
         if not self.free and self.config.block == "bert":
-            mixed = self.layers[0].readout(mixed, self._masked_inputs()[p])
+            mixed = self.layers[0].readout(mixed, self._masked_inputs()[positions])
         return mixed @ self.rho.T + self.bias  # (B, P, V)
 
     def mixture_of_mixtures(self, x: object, positions: Positions = None, *, allow_mask: bool = False) -> torch.Tensor:
@@ -346,7 +369,7 @@ class WordExperts(MaskedLanguageModel):
 
 
 def _check_single_position(position: object) -> None:
-    if position is not None and (isinstance(position, bool) or not isinstance(position, (int, np.integer))):
+    if position is not None and not is_int(position):
         raise TypeError(f"position must be one int (or None for every position), got {position!r}")
 
 

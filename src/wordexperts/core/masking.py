@@ -146,8 +146,10 @@ class MaskedLanguageModel(nn.Module):
     """What both parameterisations share: token checks and the masked-LM loss.
 
     A subclass has a ``config`` (with ``vocab_size``, ``max_len``, ``mask_token`` and
-    ``n_tokens``), a public ``masked_logits(x, positions)`` and its unchecked core
-    ``_masked_logits(x, p) -> (B, P, V)`` for tokens and positions already checked.
+    ``n_tokens``), a public ``masked_logits(x, positions)`` that checks its arguments, and
+    ``masked_logits_at(x, positions) -> (B, P, V)``, the same logits for tokens and positions
+    already checked. The ``_at`` methods (and :meth:`mlm_loss_at` here) are the entry points
+    of training loops and estimators, which check once and then call them batch after batch.
     """
 
     def check_tokens(self, x: object, *, allow_mask: bool = False) -> torch.Tensor:
@@ -180,8 +182,18 @@ class MaskedLanguageModel(nn.Module):
             raise ValueError(
                 f"position {int(p[slot])} of row {row} holds the mask token, which is not a word to predict"
             )
-        return self._mlm_loss(x, p, reduction=reduction, **kwargs)
+        return self.mlm_loss_at(x, p, reduction=reduction, **kwargs)
 
-    def _mlm_loss(self, x: torch.Tensor, p: torch.Tensor, *, reduction: str = "mean", **kwargs) -> torch.Tensor:
-        """:meth:`mlm_loss` for checked tokens ``(B, L)`` and positions ``(P,)`` that hold words."""
-        return cross_entropy(self._masked_logits(x, p, **kwargs), x[:, p], reduction=reduction)
+    def mlm_loss_at(
+        self, x: torch.Tensor, positions: torch.Tensor, *, reduction: str = "mean", **kwargs
+    ) -> torch.Tensor:
+        """:meth:`mlm_loss` without the checks, for callers that have made them once.
+
+        ``x`` ``(B, L)`` int64 on the model's device (as :meth:`check_tokens` returns it) and
+        ``positions`` ``(P,)`` int64 on the same device (as :func:`check_positions` returns it),
+        every masked position holding a word, not the mask token. Nothing is checked: a wrong
+        shape or id fails inside PyTorch, a mask token where a word should be goes unnoticed.
+        Returns the loss of :meth:`mlm_loss`: a scalar, or ``(B, P)`` with ``reduction="none"``.
+        Extra keyword arguments go to ``masked_logits_at``.
+        """
+        return cross_entropy(self.masked_logits_at(x, positions, **kwargs), x[:, positions], reduction=reduction)

@@ -14,8 +14,9 @@ The attention model reads fixed-length rows: :meth:`Corpus.windows` cuts every s
 windows of ``L`` tokens. word2vec reads the sentences themselves (:meth:`Corpus.token_lists`).
 
 A leaf of the package (numpy, pandas; gensim for the wiki markup): it imports nothing from
-the other layers. So the generator states its own conditionals, and
-``tests/data/test_corpora.py`` checks them against the core's ``WordExperts``.
+the other layers (only the argument checks every layer shares). So the generator states its
+own conditionals, and ``tests/data/test_corpora.py`` checks them against the core's
+``WordExperts``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..checks import check_positive_int, is_int
 from .pretrained import questions_path
 
 QUESTION_COLUMNS = ("category", "section", "a", "b", "c", "d")
@@ -96,10 +98,8 @@ class Vocabulary:
     @classmethod
     def from_counts(cls, counts: Counter, *, min_count: int = 1, max_size: int | None = None) -> Vocabulary:
         """Keep words seen at least ``min_count`` times, then the ``max_size`` most frequent."""
-        if not isinstance(min_count, int) or min_count < 1:
-            raise ValueError(f"min_count must be a positive int, got {min_count!r}")
-        if max_size is not None and (not isinstance(max_size, int) or max_size < 1):
-            raise ValueError(f"max_size must be a positive int or None, got {max_size!r}")
+        min_count = check_positive_int("min_count", min_count)
+        max_size = check_positive_int("max_size", max_size, optional=True)
         kept = sorted(((w, n) for w, n in counts.items() if n >= min_count), key=lambda wn: (-wn[1], wn[0]))
         kept = kept[:max_size]
         return cls(tuple(w for w, _ in kept), np.array([n for _, n in kept], dtype=np.int64), min_count)
@@ -165,11 +165,8 @@ class Corpus:
             >>> corpus.windows(3, stride=1).tolist()
             [[0, 1, 2], [0, 0, 1], [0, 1, 2], [1, 2, 0]]
         """
-        if not isinstance(length, int) or length < 1:
-            raise ValueError(f"length must be a positive int, got {length!r}")
-        stride = length if stride is None else stride
-        if not isinstance(stride, int) or stride < 1:
-            raise ValueError(f"stride must be a positive int, got {stride!r}")
+        length = check_positive_int("length", length)
+        stride = check_positive_int("stride", length if stride is None else stride)
         rows = [
             np.lib.stride_tricks.sliding_window_view(s, length)[::stride] for s in self.sentences if len(s) >= length
         ]
@@ -369,7 +366,7 @@ class SyntheticConfig:
                 object.__setattr__(self, f.name, float(value))
                 continue
             low = 2 if f.name in ("n_pairs", "length") else 0 if f.name in ("n_filler", "burn_in", "seed") else 1
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < low:
+            if not is_int(value) or value < low:
                 raise ValueError(f"{f.name} must be an int >= {low}, got {value!r}")
             object.__setattr__(self, f.name, int(value))
 

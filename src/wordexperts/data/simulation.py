@@ -29,6 +29,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from ..checks import is_int
+
 # np.random.seed(2023); np.random.randint(10000, size=20), as in the authors' notebooks.
 PAPER_SEEDS: tuple[int, ...] = (
     4951, 5657, 2743, 6049, 5852, 6659, 9076, 470, 357, 5088,
@@ -41,10 +43,6 @@ CONFIGURATIONS: tuple[tuple[int, float, float], ...] = tuple(
 )
 
 Binning = Literal["pooled", "none"]
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def _is_real(value: object) -> bool:
@@ -79,7 +77,7 @@ class SimulationConfig:
     def __post_init__(self) -> None:
         for name, low in (("num_core", 1), ("n", 1), ("d", 1), ("n_cat", 2)):
             value = getattr(self, name)
-            if not _is_int(value) or value < low:
+            if not is_int(value) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
             object.__setattr__(self, name, int(value))
         if self.num_core > self.d:
@@ -166,7 +164,7 @@ def simulate(
         'float64'
     """
     config = _config_from(config, kwargs)
-    if not _is_int(seed) or not 0 <= seed < 2**32:
+    if not is_int(seed) or not 0 <= seed < 2**32:
         raise ValueError(f"seed must be an int in [0, 2**32), got {seed!r}")
     if binning not in ("pooled", "none"):
         raise ValueError(f"binning must be 'pooled' or 'none', got {binning!r}")

@@ -59,6 +59,8 @@ from pandas.api.types import (
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from ..checks import check_positive_int, is_int
+
 FORMAT_VERSION = 1
 KINDS = ("categorical", "numeric")
 VALUE_TYPES = ("str", "int", "float", "bool")
@@ -232,10 +234,6 @@ def as_frame(X: Any, *, what: str = "X", ensure_2d: bool = False) -> tuple[pd.Da
 # ---------------------------------------------------------------------------------------------
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
 def _first(values: np.ndarray, where: np.ndarray) -> object:
     """The first element of ``values`` where ``where`` holds, as a python scalar."""
     value = values[int(np.argmax(where))]
@@ -341,7 +339,7 @@ def _resolve(key: object, columns: list[str], param: str) -> str:
         if key not in columns:
             raise ValueError(f"{param} names column {key!r}, which is not in the data; columns are {columns}")
         return key
-    if _is_int(key):
+    if is_int(key):
         if not -len(columns) <= key < len(columns):
             raise ValueError(f"{param} has column position {key}, but the data has {len(columns)} columns")
         return columns[key]
@@ -457,10 +455,8 @@ class TableEncoder(BaseEstimator):
     # -- fit -----------------------------------------------------------------------------------
 
     def _check_params(self, columns: list[str]) -> tuple[dict[str, int], set[str]]:
-        if not _is_int(self.n_bins) or self.n_bins < 1:
-            raise ValueError(f"n_bins must be a positive int, got {self.n_bins!r}")
-        if self.max_categories is not None and (not _is_int(self.max_categories) or self.max_categories < 1):
-            raise ValueError(f"max_categories must be a positive int or None, got {self.max_categories!r}")
+        check_positive_int("n_bins", self.n_bins)
+        check_positive_int("max_categories", self.max_categories, optional=True)
         if not isinstance(self.shared_vocabulary, (bool, np.bool_)):
             raise TypeError(f"shared_vocabulary must be a bool, got {self.shared_vocabulary!r}")
         if self.categorical is not None and isinstance(self.categorical, (str, dict)):
@@ -471,13 +467,12 @@ class TableEncoder(BaseEstimator):
         bins: dict[str, int] = {}
         for key, n in (self.bins or {}).items():
             name = _resolve(key, columns, "bins")
-            if not _is_int(n) or n < 1:
-                raise ValueError(f"bins[{key!r}] must be a positive int, got {n!r}")
+            n = check_positive_int(f"bins[{key!r}]", n)
             if name in bins and bins[name] != n:
                 raise ValueError(f"bins gives column {name!r} two bin counts: {bins[name]} and {n}")
             if name in categorical:
                 raise ValueError(f"column {name!r} is in categorical and has a bin count in bins; pick one")
-            bins[name] = int(n)
+            bins[name] = n
         return bins, categorical
 
     def fit(self, X: Any, y: None = None) -> TableEncoder:
@@ -675,7 +670,7 @@ class TableEncoder(BaseEstimator):
             if column not in self.columns_:
                 raise ValueError(f"unknown column {column!r}; columns are {self.columns_}")
             return self.columns_.index(column)
-        if _is_int(column) and -self.n_columns_ <= column < self.n_columns_:
+        if is_int(column) and -self.n_columns_ <= column < self.n_columns_:
             return int(column) % self.n_columns_
         raise ValueError(
             f"column must be a name in {self.columns_} or a position below {self.n_columns_}, got {column!r}"
@@ -841,7 +836,7 @@ class TableEncoder(BaseEstimator):
                 )
                 need(
                     all(_is_number(v) and math.isfinite(v) for v in edges + means)
-                    and all(_is_int(v) and v >= 0 for v in counts),
+                    and all(is_int(v) and v >= 0 for v in counts),
                     f"column {name!r}: bin edges and means must be finite numbers, counts non-negative ints",
                 )
                 need(all(a <= b for a, b in itertools.pairwise(edges)), f"column {name!r}: bin edges must be sorted")
@@ -863,13 +858,13 @@ class TableEncoder(BaseEstimator):
                 need(
                     isinstance(counts, list)
                     and len(counts) == len(cats)
-                    and all(_is_int(v) and v >= 0 for v in counts),
+                    and all(is_int(v) and v >= 0 for v in counts),
                     f"column {name!r}: category_counts must be one non-negative int per category",
                 )
                 ok = {
                     "str": lambda v: isinstance(v, str),
                     "bool": lambda v: isinstance(v, bool),
-                    "int": _is_int,
+                    "int": is_int,
                     # JSON writes 2.0 as 2.0, but other writers may drop the ".0".
                     "float": lambda v: _is_number(v) and math.isfinite(v),
                 }[value_type]

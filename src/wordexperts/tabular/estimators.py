@@ -42,7 +42,6 @@ Our defaults, and why:
 from __future__ import annotations
 
 import copy
-import inspect
 import math
 import numbers
 import os
@@ -56,9 +55,10 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import files
+from ..checks import check_positive_int, is_int
 from ..core import AttentionConfig, BidirectionalAttention, to_experts
 from ..core.masking import cross_entropy
 from ..train import EarlyStopping, resolve_device, torch_threads, train_mlm
@@ -112,7 +112,7 @@ PREDICT_CHUNK = 2048  # rows per forward pass at predict time: small chunks stay
 
 def _resolve_seed(random_state: object) -> int:
     """An int seed from scikit-learn's ``random_state`` (``None``: fresh entropy)."""
-    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
+    if is_int(random_state):
         return int(random_state) % (2**63)
     return int(check_random_state(random_state).randint(0, 2**31 - 1))
 
@@ -136,9 +136,12 @@ class BinDistribution:
 
 
 class _WordExpertsTable(BaseEstimator):
-    """What the three estimators share: encoding, the model, training, masking, files."""
+    """What the three estimators share: encoding, the model, training, masking, files.
 
-    _task: ClassVar[str]
+    Each estimator spells out its parameters in its own ``__init__``, as scikit-learn's do:
+    ``get_params``, ``clone`` and grid searches read them from that signature.
+    """
+
     # scikit-learn checks that do not apply, with the reason (see expected_failed_checks).
     _not_applicable_checks: ClassVar[dict[str, str]] = {
         "check_methods_subset_invariance": (
@@ -147,59 +150,6 @@ class _WordExpertsTable(BaseEstimator):
             "a subset of it (when it happens), and the check's tolerance is 1e-7."
         ),
     }
-
-    def __init__(
-        self,
-        *,
-        preset: str | None = None,
-        d_model: int | None = None,
-        n_heads: int | None = None,
-        d_ff: int | None = None,
-        n_layers: int | None = None,
-        dropout: float | None = None,
-        init: str | None = None,
-        lr: float | None = None,
-        eps: float | None = None,
-        epochs: int | None = None,
-        batch_size: int | None = None,
-        batching: str | None = None,
-        early_stopping: bool | None = None,
-        validation_fraction: float | None = None,
-        patience: int | None = None,
-        n_bins: int | None = None,
-        bins: dict[str, int] | None = None,
-        shared_vocabulary: bool | None = None,
-        max_categories: int = 1000,
-        categorical: list[str] | None = None,
-        random_state: int | np.random.RandomState | None = None,
-        device: str = "cpu",
-        n_threads: int | None = 1,
-        progress: bool = False,
-    ) -> None:
-        self.preset = preset
-        self.d_model = d_model
-        self.n_heads = n_heads
-        self.d_ff = d_ff
-        self.n_layers = n_layers
-        self.dropout = dropout
-        self.init = init
-        self.lr = lr
-        self.eps = eps
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.batching = batching
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.patience = patience
-        self.n_bins = n_bins
-        self.bins = bins
-        self.shared_vocabulary = shared_vocabulary
-        self.max_categories = max_categories
-        self.categorical = categorical
-        self.random_state = random_state
-        self.device = device
-        self.n_threads = n_threads
-        self.progress = progress
 
     # ---- settings ----
 
@@ -220,6 +170,14 @@ class _WordExpertsTable(BaseEstimator):
     # ---- fitting ----
 
     def _input_frame(self, X: object, *, reset: bool) -> pd.DataFrame:
+        """``X`` as a frame (:func:`~.encoding.as_frame`) whose columns are those seen at fit.
+
+        scikit-learn keeps the books through ``validate_data``: ``n_features_in_``,
+        ``feature_names_in_`` and the check of the feature count. The names are checked here
+        first, with errors that name the columns missing, unexpected or moved, and an error
+        for a frame without names after a fit with them (scikit-learn only warns). Names after
+        a fit without them are ignored: columns go by position.
+        """
         if reset:  # a fit that fails part-way leaves the estimator unfitted, not half-updated
             self.resolved_params()  # bad settings fail before any work
             for name in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
@@ -227,40 +185,15 @@ class _WordExpertsTable(BaseEstimator):
         frame, named = as_frame(X, what="X", ensure_2d=True)
         if TARGET in frame.columns:
             raise ValueError(f"column name {TARGET!r} is reserved for the target inside the model; rename that column")
-        if reset:
-            self.n_features_in_ = frame.shape[1]
-            if named:
-                self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
-            elif hasattr(self, "feature_names_in_"):
-                del self.feature_names_in_
-            return frame
-        fitted = getattr(self, "feature_names_in_", None)
-        if fitted is not None and not named:
-            raise ValueError(
-                f"X has no column names, but this {type(self).__name__} was fitted with columns {list(fitted)}"
-            )
-        if fitted is None and named:
+        fitted = None if reset else getattr(self, "feature_names_in_", None)
+        if fitted is not None:
+            _check_fitted_columns(frame, named=named, fitted=list(fitted), estimator=type(self).__name__)
+        elif named and not reset:
             frame = frame.set_axis([f"x{j}" for j in range(frame.shape[1])], axis=1)  # as as_frame names arrays
-        if frame.shape[1] != self.n_features_in_ and fitted is None:
-            raise ValueError(
-                f"X has {frame.shape[1]} features, but {type(self).__name__} is expecting {self.n_features_in_} "
-                "features as input"
-            )
-        if fitted is not None and list(frame.columns) != list(fitted):
-            missing = [c for c in fitted if c not in set(frame.columns)]
-            extra = [c for c in frame.columns if c not in set(fitted)]
-            if missing or extra:
-                raise ValueError(
-                    "X's columns differ from those at fit: "
-                    + "; ".join(
-                        part for part in (
-                            f"missing {missing}" if missing else "", f"unexpected {extra}" if extra else ""
-                        ) if part
-                    )
-                )
-            raise ValueError(
-                f"X's columns are in a different order than at fit: got {list(frame.columns)}, expected {list(fitted)}"
-            )
+            named = False
+        # No rows: scikit-learn reads the names (only if X named its columns) and their count.
+        header = pd.DataFrame(columns=frame.columns if named else pd.RangeIndex(frame.shape[1]))
+        validate_data(self, header, reset=reset, skip_check_array=True)
         return frame
 
     def _check_rows(self, frame: pd.DataFrame) -> None:
@@ -337,19 +270,22 @@ class _WordExpertsTable(BaseEstimator):
         model.eval()
         with torch.no_grad():
             if self.target_position_ is None:
-                loss = model._mlm_loss(tokens, torch.arange(tokens.shape[1], device=tokens.device))
+                loss = model.mlm_loss_at(tokens, torch.arange(tokens.shape[1], device=tokens.device))
             else:
-                logits = self._masked_logits(tokens, self.target_position_)
+                logits = self._column_logits(tokens, self.target_position_)
                 loss = cross_entropy(logits, tokens[:, self.target_position_])
         model.train(was_training)
         return float(loss)
 
     # ---- masking ----
 
-    def _masked_logits(self, tokens: torch.Tensor, position: int) -> torch.Tensor:
-        """Logits ``(N, V)`` of ``position`` masked alone, in chunks, without gradients."""
+    def _column_logits(self, tokens: torch.Tensor, position: int) -> torch.Tensor:
+        """Logits ``(N, V)`` of ``position`` masked alone, in chunks.
+
+        The encoder made ``tokens``, so they skip the model's checks (``masked_logits_at``).
+        """
         p = torch.tensor([position], device=tokens.device)
-        out = [self.model_._masked_logits(chunk, p)[:, 0] for chunk in tokens.split(PREDICT_CHUNK)]
+        out = [self.model_.masked_logits_at(chunk, p)[:, 0] for chunk in tokens.split(PREDICT_CHUNK)]
         return torch.cat(out)
 
     def _column_probabilities(self, tokens: np.ndarray, column: str) -> np.ndarray:
@@ -360,7 +296,7 @@ class _WordExpertsTable(BaseEstimator):
         x = torch.as_tensor(tokens, dtype=torch.long, device=device)
         self.model_.eval()
         with torch_threads(self.n_threads), torch.no_grad():
-            logits = self._masked_logits(x, position)[:, allowed.to(device)]  # (N, K)
+            logits = self._column_logits(x, position)[:, allowed.to(device)]  # (N, K)
             proba = torch.softmax(logits.double(), dim=1).cpu().numpy()
         if not np.isfinite(proba).all():
             raise FloatingPointError(f"the model produced non-finite probabilities for column {column!r}")
@@ -407,9 +343,10 @@ class _WordExpertsTable(BaseEstimator):
             position = names.index(column)
         tokens = torch.as_tensor(self._features_tokens(X), dtype=torch.long)
         experts = to_experts(copy.deepcopy(self.model_).cpu().float())  # the fitted model stays where it is
+        p = torch.tensor([position])
         with torch_threads(self.n_threads), torch.no_grad():
             gates = torch.cat(
-                [experts._gates(chunk, torch.tensor([position]))[:, :, 0] for chunk in tokens.split(PREDICT_CHUNK)]
+                [experts.gates_at(chunk, p)[:, :, 0] for chunk in tokens.split(PREDICT_CHUNK)]
             ).double().numpy()  # (N, H, L)
         H = gates.shape[1]
         blocks = [gates[:, h] for h in range(H)] + [gates.sum(axis=1)]
@@ -512,10 +449,7 @@ _FLOATS = {"lr": (0.0, math.inf), "eps": (0.0, math.inf), "dropout": (-1e-12, 1.
 def _checked(params: dict) -> dict:
     """Settings as plain python values (numpy ints from a grid are fine), each in its range."""
     for name in _INTS:
-        value = params[name]
-        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-        params[name] = int(value)
+        params[name] = check_positive_int(name, params[name])
     for name, (low, high) in _FLOATS.items():
         value = params[name]
         if not isinstance(value, numbers.Real) or isinstance(value, bool) or not low < float(value) < high:
@@ -530,18 +464,6 @@ def _checked(params: dict) -> dict:
     if params["d_model"] % params["n_heads"]:
         raise ValueError(f"d_model ({params['d_model']}) must be a multiple of n_heads ({params['n_heads']})")
     return params
-
-
-def _signature_with(init: Any, **extra: Any) -> inspect.Signature:
-    """``init``'s signature plus keyword-only ``extra`` parameters.
-
-    scikit-learn finds an estimator's parameters (``get_params``, ``clone``, grid search) in
-    the signature of its ``__init__``; the subclasses pass the shared ones through
-    ``**shared``, and this spells them out again for that inspection.
-    """
-    signature = inspect.signature(init)
-    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=value) for name, value in extra.items()]
-    return signature.replace(parameters=[*signature.parameters.values(), *added])
 
 
 def _json_params(params: dict) -> dict:
@@ -566,6 +488,22 @@ def _params_from_json(params: dict) -> dict:
     if isinstance(params.get("bins"), list):
         params["bins"] = {key: value for key, value in params["bins"]}
     return params
+
+
+def _check_fitted_columns(frame: pd.DataFrame, *, named: bool, fitted: list[str], estimator: str) -> None:
+    """``frame``'s columns must be the ``fitted`` ones, in order: an error saying what differs."""
+    if not named:
+        raise ValueError(f"X has no column names, but this {estimator} was fitted with columns {fitted}")
+    columns = list(frame.columns)
+    if columns == fitted:
+        return
+    given, expected = set(columns), set(fitted)
+    missing = [c for c in fitted if c not in given]
+    extra = [c for c in columns if c not in expected]
+    if missing or extra:
+        differences = [f"missing {missing}" if missing else "", f"unexpected {extra}" if extra else ""]
+        raise ValueError("X's columns differ from those at fit: " + "; ".join(part for part in differences if part))
+    raise ValueError(f"X's columns are in a different order than at fit: got {columns}, expected {fitted}")
 
 
 def _target_name(y: object, features: pd.Index) -> str:
@@ -617,7 +555,58 @@ class WordExpertsClassifier(ClassifierMixin, _WordExpertsTable):
         (2, 2)
     """
 
-    _task = "classification"
+    def __init__(
+        self,
+        *,
+        preset: str | None = None,
+        d_model: int | None = None,
+        n_heads: int | None = None,
+        d_ff: int | None = None,
+        n_layers: int | None = None,
+        dropout: float | None = None,
+        init: str | None = None,
+        lr: float | None = None,
+        eps: float | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        batching: str | None = None,
+        early_stopping: bool | None = None,
+        validation_fraction: float | None = None,
+        patience: int | None = None,
+        n_bins: int | None = None,
+        bins: dict[str, int] | None = None,
+        shared_vocabulary: bool | None = None,
+        max_categories: int = 1000,
+        categorical: list[str] | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        device: str = "cpu",
+        n_threads: int | None = 1,
+        progress: bool = False,
+    ) -> None:
+        self.preset = preset
+        self.d_model = d_model
+        self.n_heads = n_heads
+        self.d_ff = d_ff
+        self.n_layers = n_layers
+        self.dropout = dropout
+        self.init = init
+        self.lr = lr
+        self.eps = eps
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.batching = batching
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.n_bins = n_bins
+        self.bins = bins
+        self.shared_vocabulary = shared_vocabulary
+        self.max_categories = max_categories
+        self.categorical = categorical
+        self.random_state = random_state
+        self.device = device
+        self.n_threads = n_threads
+        self.progress = progress
 
     def fit(self, X: object, y: object) -> WordExpertsClassifier:
         frame = self._input_frame(X, reset=True)
@@ -681,13 +670,60 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
         True
     """
 
-    _task = "regression"
-
-    def __init__(self, *, target_bins: int | None = None, **shared) -> None:
-        super().__init__(**shared)
+    def __init__(
+        self,
+        *,
+        preset: str | None = None,
+        d_model: int | None = None,
+        n_heads: int | None = None,
+        d_ff: int | None = None,
+        n_layers: int | None = None,
+        dropout: float | None = None,
+        init: str | None = None,
+        lr: float | None = None,
+        eps: float | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        batching: str | None = None,
+        early_stopping: bool | None = None,
+        validation_fraction: float | None = None,
+        patience: int | None = None,
+        n_bins: int | None = None,
+        bins: dict[str, int] | None = None,
+        target_bins: int | None = None,
+        shared_vocabulary: bool | None = None,
+        max_categories: int = 1000,
+        categorical: list[str] | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        device: str = "cpu",
+        n_threads: int | None = 1,
+        progress: bool = False,
+    ) -> None:
+        self.preset = preset
+        self.d_model = d_model
+        self.n_heads = n_heads
+        self.d_ff = d_ff
+        self.n_layers = n_layers
+        self.dropout = dropout
+        self.init = init
+        self.lr = lr
+        self.eps = eps
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.batching = batching
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.n_bins = n_bins
+        self.bins = bins
         self.target_bins = target_bins
-
-    __init__.__signature__ = _signature_with(_WordExpertsTable.__init__, target_bins=None)
+        self.shared_vocabulary = shared_vocabulary
+        self.max_categories = max_categories
+        self.categorical = categorical
+        self.random_state = random_state
+        self.device = device
+        self.n_threads = n_threads
+        self.progress = progress
 
     def fit(self, X: object, y: object) -> WordExpertsRegressor:
         frame = self._input_frame(X, reset=True)
@@ -718,7 +754,7 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
         allowed = torch.as_tensor(self.encoder_.column_tokens(TARGET), dtype=torch.long, device=tokens.device)
         model.eval()
         with torch.no_grad():
-            proba = torch.softmax(self._masked_logits(tokens, self.target_position_)[:, allowed].double(), dim=1)
+            proba = torch.softmax(self._column_logits(tokens, self.target_position_)[:, allowed].double(), dim=1)
         model.train(was_training)
         expectation = proba.cpu() @ means
         return float(np.mean((expectation.numpy() - rows[TARGET].to_numpy(dtype=np.float64)) ** 2))
@@ -772,13 +808,60 @@ class WordExpertsImputer(TransformerMixin, _WordExpertsTable):
         True
     """
 
-    _task = "imputation"
-
-    def __init__(self, *, rounds: int = 1, **shared) -> None:
-        super().__init__(**shared)
+    def __init__(
+        self,
+        *,
+        preset: str | None = None,
+        d_model: int | None = None,
+        n_heads: int | None = None,
+        d_ff: int | None = None,
+        n_layers: int | None = None,
+        dropout: float | None = None,
+        init: str | None = None,
+        lr: float | None = None,
+        eps: float | None = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        batching: str | None = None,
+        early_stopping: bool | None = None,
+        validation_fraction: float | None = None,
+        patience: int | None = None,
+        n_bins: int | None = None,
+        bins: dict[str, int] | None = None,
+        shared_vocabulary: bool | None = None,
+        max_categories: int = 1000,
+        categorical: list[str] | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        device: str = "cpu",
+        n_threads: int | None = 1,
+        progress: bool = False,
+        rounds: int = 1,
+    ) -> None:
+        self.preset = preset
+        self.d_model = d_model
+        self.n_heads = n_heads
+        self.d_ff = d_ff
+        self.n_layers = n_layers
+        self.dropout = dropout
+        self.init = init
+        self.lr = lr
+        self.eps = eps
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.batching = batching
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.n_bins = n_bins
+        self.bins = bins
+        self.shared_vocabulary = shared_vocabulary
+        self.max_categories = max_categories
+        self.categorical = categorical
+        self.random_state = random_state
+        self.device = device
+        self.n_threads = n_threads
+        self.progress = progress
         self.rounds = rounds
-
-    __init__.__signature__ = _signature_with(_WordExpertsTable.__init__, rounds=1)
 
     def fit(self, X: object, y: object = None) -> WordExpertsImputer:
         frame = self._input_frame(X, reset=True)
@@ -787,8 +870,7 @@ class WordExpertsImputer(TransformerMixin, _WordExpertsTable):
         return self
 
     def transform(self, X: object) -> pd.DataFrame | np.ndarray:
-        if not isinstance(self.rounds, (int, np.integer)) or isinstance(self.rounds, bool) or self.rounds < 1:
-            raise ValueError(f"rounds must be a positive int, got {self.rounds!r}")
+        check_positive_int("rounds", self.rounds)
         check_is_fitted(self, "model_")
         frame = self._input_frame(X, reset=False)
         filled = self._fill(frame)
