@@ -7,7 +7,8 @@ import torch
 
 from wordexperts import BidirectionalAttention, to_experts
 from wordexperts.demo import copy_task
-from wordexperts.train import DropoutMasks, FusedAdam, OnePassTraining, resolve_device, torch_threads, train_mlm
+from wordexperts.fast_step import DropoutMasks, FusedAdam, OnePassTraining
+from wordexperts.train import resolve_device, torch_threads, train_mlm
 
 
 def fresh(seed=0, **kwargs):
@@ -225,11 +226,11 @@ def test_fused_adam_updates_as_torch_adam():
 
 def test_large_vocabularies_train_through_autograd_not_the_key_table():
     from wordexperts import BidirectionalAttention
-    from wordexperts.train import FAST_KEYS, _one_pass_training_applies
+    from wordexperts.fast_step import FAST_KEYS, fast_road_refusal
 
     small = BidirectionalAttention(vocab_size=10, max_len=6, d_model=8, n_heads=2)
     big = BidirectionalAttention(vocab_size=FAST_KEYS, max_len=6, d_model=8, n_heads=2)
-    assert _one_pass_training_applies(small, "rows", {}) is None
-    assert "keys" in _one_pass_training_applies(big, "rows", {})
+    assert fast_road_refusal(small, "rows", {}) is None
+    assert "keys" in fast_road_refusal(big, "rows", {})
     history = train_mlm(big, torch.randint(0, FAST_KEYS, (64, 6)), epochs=1, batch_size=32)
     assert len(history.loss) == 1 and history.loss[0] > 0

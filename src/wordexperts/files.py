@@ -16,8 +16,11 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # imported where used: writing a report or a table needs neither
+    import pandas as pd
+    import torch
 
 FORMAT_NAME = "wordexperts-model"
 FORMAT_VERSION = 1
@@ -180,11 +183,11 @@ def _check_csv_header(path: Path) -> None:
 
 def write_table(frame: "pd.DataFrame", path: str | os.PathLike, *, index: bool = False) -> Path:
     """Write ``frame`` as CSV or Parquet (by extension), atomically."""
-    import io as _io
+    import io
 
     path = Path(path)
     if _table_format(path) == "csv":
         return atomic_write_text(path, frame.to_csv(index=index))
-    buffer = _io.BytesIO()
+    buffer = io.BytesIO()
     frame.to_parquet(buffer, index=index)
     return atomic_write_bytes(path, buffer.getvalue())

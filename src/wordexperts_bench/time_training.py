@@ -18,9 +18,11 @@ import time
 
 import torch
 
+from wordexperts.checks import check_positive_int
 from wordexperts.core import BidirectionalAttention
 from wordexperts.core.gradients import OnePassGradients
-from wordexperts.train import OnePassTraining, make_optimizer, torch_threads, train_epoch, train_mlm
+from wordexperts.fast_step import OnePassTraining
+from wordexperts.train import make_optimizer, torch_threads, train_epoch, train_mlm
 from wordexperts.tabular.estimators import paper_tabular_config
 
 LR, EPS = 1e-3, 1e-7  # the paper's Adam (Keras's epsilon)

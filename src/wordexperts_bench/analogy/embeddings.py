@@ -26,10 +26,10 @@ import torch
 
 from wordexperts.core import AttentionConfig, BidirectionalAttention, WordExperts, to_experts
 from wordexperts.data.corpora import Corpus
+from wordexperts.fast_step import FAST_KEYS
 from wordexperts.train import resolve_device, torch_threads, train_mlm
 
 Embedding = tuple[np.ndarray, list[str]]
-FAST_KEYS = 1024  # largest length * (V + 1) for which the one-pass training step beats autograd
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,7 +63,7 @@ class AttentionSpec:
     ``structure="free"`` trains ``WordExperts(config, structure="free")`` directly (one
     linear layer, no residual). The other fields are those of ``AttentionConfig`` and
     ``train_mlm``; ``fast=None`` takes ``train_mlm``'s hand-derived step only while the
-    windows have at most :data:`FAST_KEYS` (column, word) keys, ``length * (V + 1)``: its
+    windows have at most :data:`~wordexperts.fast_step.FAST_KEYS` (column, word) keys, ``length * (V + 1)``: its
     tables grow as ``length * V`` squared (measured at ``L = 8``, d 32: 0.3x the autograd
     step's speed at ``V = 1000``, 0.16x at 3000, and 5 GB of tables at 9000 words; 1.3x
     faster at ``V = 128``, ``L = 6``).
