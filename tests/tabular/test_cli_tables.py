@@ -79,7 +79,7 @@ def test_user_mistakes_are_one_line_errors(tmp_path, table, capsys):
     frame.drop(columns=["noise"]).to_csv(tmp_path / "short.csv", index=False)
     assert main(["predict", str(model), str(tmp_path / "short.csv"), "--out", str(tmp_path / "p.csv")]) == 2
     err = capsys.readouterr().err
-    assert "missing ['noise']" in err and "Traceback" not in err
+    assert "missing columns ['noise']" in err and "Traceback" not in err
     assert not (tmp_path / "p.csv").exists()
     (tmp_path / "bad.safetensors").write_bytes(b"not a model")
     assert main(["predict", str(tmp_path / "bad.safetensors"), str(path), "--out", str(tmp_path / "p.csv")]) == 2

@@ -472,8 +472,11 @@ def test_columns_must_match_fit():
         encoder.transform(pd.DataFrame({"a": [1.0], "b": ["x"], "d": [True]}))
     with pytest.raises(ValueError, match=r"missing columns \['b'\]"):
         encoder.transform(pd.DataFrame({"a": [1.0], "c": [True]}))
-    with pytest.raises(ValueError, match="X has 2 columns, but the encoder was fitted on 3"):
-        encoder.transform(np.array([[1.0, 2.0]]))
+    with pytest.raises(ValueError, match=r"X has no column names, but TableEncoder was fitted with columns \['a', 'b', 'c'\]"):
+        encoder.transform(np.array([[1.0, 2.0, 3.0]]))
+    by_position = TableEncoder().fit(np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]))
+    with pytest.raises(ValueError, match="X has 2 features, but TableEncoder is expecting 3 features as input"):
+        by_position.transform(np.array([[1.0, 2.0]]))
 
 
 def test_arrays_match_columns_by_position():

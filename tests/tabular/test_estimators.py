@@ -331,9 +331,9 @@ def test_empty_one_row_one_class_and_missing_target():
 
 def test_predict_checks_columns(fitted_classifier):
     model, X, _ = fitted_classifier
-    with pytest.raises(ValueError, match=r"missing \['flag'\]"):
+    with pytest.raises(ValueError, match=r"missing columns \['flag'\]"):
         model.predict(X.drop(columns=["flag"]))
-    with pytest.raises(ValueError, match=r"unexpected \['extra'\]"):
+    with pytest.raises(ValueError, match=r"unexpected columns \['extra'\]"):
         model.predict(X.assign(extra=1))
     with pytest.raises(ValueError, match="different order"):
         model.predict(X[X.columns[::-1]])

@@ -119,6 +119,43 @@ def _frame_from_rows(X: list | tuple, what: str, ensure_2d: bool) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+def match_columns(
+    frame: pd.DataFrame, *, named: bool, columns: list[str], names_at_fit: bool, fitted_by: str
+) -> pd.DataFrame:
+    """The one column rule of the encoder, the estimators and the peers: ``frame`` with the fitted ``columns``.
+
+    After a fit on named columns (``names_at_fit``), ``frame`` must name the same columns in
+    the same order; the error names the columns missing, unexpected or moved, and a frame
+    without names (``named=False``, an array) is an error. After a fit without names, columns
+    go by position and only their number must match (in scikit-learn's words). ``fitted_by``
+    names what was fitted (a class name).
+
+    Examples:
+        >>> frame = pd.DataFrame({"b": [1], "a": [2]})
+        >>> match_columns(frame, named=True, columns=["a", "b"], names_at_fit=True, fitted_by="TableEncoder")
+        Traceback (most recent call last):
+        ...
+        ValueError: X's columns are in a different order than at fit: expected ['a', 'b'], got ['b', 'a']
+        >>> list(match_columns(frame, named=True, columns=["x0", "x1"], names_at_fit=False, fitted_by="TableEncoder").columns)
+        ['x0', 'x1']
+    """
+    given = list(frame.columns)
+    if not names_at_fit:
+        if len(given) != len(columns):
+            raise ValueError(f"X has {len(given)} features, but {fitted_by} is expecting {len(columns)} features as input")
+        return frame if given == list(columns) else frame.set_axis(list(columns), axis=1)
+    if not named:
+        raise ValueError(f"X has no column names, but {fitted_by} was fitted with columns {list(columns)}")
+    if given == list(columns):
+        return frame
+    missing = [c for c in columns if c not in set(given)]
+    unexpected = [c for c in given if c not in set(columns)]
+    if not missing and not unexpected:
+        raise ValueError(f"X's columns are in a different order than at fit: expected {list(columns)}, got {given}")
+    problems = [f"missing columns {missing}" if missing else "", f"unexpected columns {unexpected}" if unexpected else ""]
+    raise ValueError(f"X's columns differ from those {fitted_by} was fitted with: " + "; ".join(p for p in problems if p))
+
+
 def as_frame(X: Any, *, what: str = "X", ensure_2d: bool = False) -> tuple[pd.DataFrame, bool]:
     """``X`` as a pandas DataFrame with string column names, and whether ``X`` named its columns.
 
@@ -576,23 +613,7 @@ class TableEncoder(BaseEstimator):
     def _aligned(self, X: Any) -> pd.DataFrame:
         check_is_fitted(self, "vocab_size_")
         frame, named = as_frame(X)
-        columns = list(frame.columns)
-        if not (named and self.names_given_):
-            if len(columns) != self.n_columns_:
-                raise ValueError(f"X has {len(columns)} columns, but the encoder was fitted on {self.n_columns_}")
-            return frame.set_axis(self.columns_, axis=1)
-        if columns == self.columns_:
-            return frame
-        missing = [c for c in self.columns_ if c not in columns]
-        unexpected = [c for c in columns if c not in self.columns_]
-        if not missing and not unexpected:
-            raise ValueError(f"columns are in a different order than at fit: expected {self.columns_}, got {columns}")
-        problems = []
-        if missing:
-            problems.append(f"missing columns {missing}")
-        if unexpected:
-            problems.append(f"unexpected columns {unexpected}")
-        raise ValueError(f"X does not have the columns seen at fit: {'; '.join(problems)}")
+        return match_columns(frame, named=named, columns=self.columns_, names_at_fit=self.names_given_, fitted_by="TableEncoder")
 
     def _codes_numeric(self, name: str, series: pd.Series) -> np.ndarray:
         x = _numeric_values(name, series)

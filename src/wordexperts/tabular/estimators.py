@@ -62,7 +62,7 @@ from ..checks import check_positive_int, is_int
 from ..core import AttentionConfig, BidirectionalAttention, to_experts
 from ..core.masking import cross_entropy
 from ..train import EarlyStopping, resolve_device, torch_threads, train_mlm
-from .encoding import TableEncoder, as_frame, bin_codes
+from .encoding import TableEncoder, as_frame, bin_codes, match_columns
 
 TARGET = "<target>"  # the target's column name inside the encoded table (not a valid user column name)
 
@@ -173,10 +173,10 @@ class _WordExpertsTable(BaseEstimator):
         """``X`` as a frame (:func:`~.encoding.as_frame`) whose columns are those seen at fit.
 
         scikit-learn keeps the books through ``validate_data``: ``n_features_in_``,
-        ``feature_names_in_`` and the check of the feature count. The names are checked here
-        first, with errors that name the columns missing, unexpected or moved, and an error
-        for a frame without names after a fit with them (scikit-learn only warns). Names after
-        a fit without them are ignored: columns go by position.
+        ``feature_names_in_`` and the check of the feature count. The columns are checked
+        first by :func:`~.encoding.match_columns`, the one column rule: errors that name the
+        columns missing, unexpected or moved, and an error for a frame without names after a
+        fit with them (scikit-learn only warns). After a fit without names, columns go by position.
         """
         if reset:  # a fit that fails part-way leaves the estimator unfitted, not half-updated
             self.resolved_params()  # bad settings fail before any work
@@ -185,12 +185,14 @@ class _WordExpertsTable(BaseEstimator):
         frame, named = as_frame(X, what="X", ensure_2d=True)
         if TARGET in frame.columns:
             raise ValueError(f"column name {TARGET!r} is reserved for the target inside the model; rename that column")
-        fitted = None if reset else getattr(self, "feature_names_in_", None)
-        if fitted is not None:
-            _check_fitted_columns(frame, named=named, fitted=list(fitted), estimator=type(self).__name__)
-        elif named and not reset:
-            frame = frame.set_axis([f"x{j}" for j in range(frame.shape[1])], axis=1)  # as as_frame names arrays
-            named = False
+        if not reset:
+            fitted = getattr(self, "feature_names_in_", None)
+            names_at_fit = fitted is not None
+            columns = list(fitted) if names_at_fit else [f"x{j}" for j in range(self.n_features_in_)]  # as as_frame names arrays
+            frame = match_columns(
+                frame, named=named, columns=columns, names_at_fit=names_at_fit, fitted_by=type(self).__name__
+            )
+            named = names_at_fit
         # No rows: scikit-learn reads the names (only if X named its columns) and their count.
         header = pd.DataFrame(columns=frame.columns if named else pd.RangeIndex(frame.shape[1]))
         validate_data(self, header, reset=reset, skip_check_array=True)
@@ -488,22 +490,6 @@ def _params_from_json(params: dict) -> dict:
     if isinstance(params.get("bins"), list):
         params["bins"] = {key: value for key, value in params["bins"]}
     return params
-
-
-def _check_fitted_columns(frame: pd.DataFrame, *, named: bool, fitted: list[str], estimator: str) -> None:
-    """``frame``'s columns must be the ``fitted`` ones, in order: an error saying what differs."""
-    if not named:
-        raise ValueError(f"X has no column names, but this {estimator} was fitted with columns {fitted}")
-    columns = list(frame.columns)
-    if columns == fitted:
-        return
-    given, expected = set(columns), set(fitted)
-    missing = [c for c in fitted if c not in given]
-    extra = [c for c in columns if c not in expected]
-    if missing or extra:
-        differences = [f"missing {missing}" if missing else "", f"unexpected {extra}" if extra else ""]
-        raise ValueError("X's columns differ from those at fit: " + "; ".join(part for part in differences if part))
-    raise ValueError(f"X's columns are in a different order than at fit: got {columns}, expected {fitted}")
 
 
 def _target_name(y: object, features: pd.Index) -> str:
