@@ -51,7 +51,7 @@ QUICK_SEEDS = 2
 METRICS = ["acc_ood", "acc_id", "logloss_ood", "logloss_id"]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class OodBenchmark:
     """``runs``: one row per (task, seed, model); ``summary``: per (task, model) means, intervals, ranks;
     ``average_rank``: per model over tasks; ``missing``: models that could not run, with why."""

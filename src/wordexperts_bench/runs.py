@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .scores import log_loss
+
 ENSEMBLE_SIZE = 10
 
 
@@ -43,7 +45,7 @@ class _Fixed:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Ours(_Fixed):
     """One of our models, built like a peer: ``make(config, seed=, threads=)``."""
 
@@ -77,19 +79,19 @@ class Ours(_Fixed):
 OURS: Mapping[str, Ours] = {
     o.key: o
     for o in (
-        Ours("wordexperts-paper", "word experts, paper preset", {"preset": "paper"}),
-        Ours("wordexperts", "word experts, defaults", {}),
+        Ours(key="wordexperts-paper", name="word experts, paper preset", params={"preset": "paper"}),
+        Ours(key="wordexperts", name="word experts, defaults", params={}),
         Ours(
-            "wordexperts-ensemble",
-            f"word experts, {ENSEMBLE_SIZE} paper-preset seeds averaged",
-            {"preset": "paper"},
+            key="wordexperts-ensemble",
+            name=f"word experts, {ENSEMBLE_SIZE} paper-preset seeds averaged",
+            params={"preset": "paper"},
             ensemble=ENSEMBLE_SIZE,
         ),
     )
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PaperBaseline(_Fixed):
     """One of the authors' four baselines with its grid (:func:`.peers.paper_baselines`)."""
 
@@ -114,10 +116,10 @@ class PaperBaseline(_Fixed):
 PAPER_BASELINES: Mapping[str, PaperBaseline] = {
     b.key: b
     for b in (
-        PaperBaseline("paper-lr", "logistic regression (authors' encoding)", "LR"),
-        PaperBaseline("paper-rf", "random forest (authors' 5-fold grid)", "RF"),
-        PaperBaseline("paper-gb", "gradient boosting (authors' 5-fold grid)", "GB"),
-        PaperBaseline("paper-mlp", "MLP (authors' 5-fold grid)", "MLP"),
+        PaperBaseline(key="paper-lr", name="logistic regression (authors' encoding)", baseline="LR"),
+        PaperBaseline(key="paper-rf", name="random forest (authors' 5-fold grid)", baseline="RF"),
+        PaperBaseline(key="paper-gb", name="gradient boosting (authors' 5-fold grid)", baseline="GB"),
+        PaperBaseline(key="paper-mlp", name="MLP (authors' 5-fold grid)", baseline="MLP"),
     )
 }
 
@@ -148,21 +150,6 @@ def check_models(keys: Sequence[str]) -> tuple[list[str], dict[str, str]]:
     return runnable, missing
 
 
-def log_loss(y: np.ndarray, proba: np.ndarray, classes: np.ndarray, eps: float = 1e-15) -> float:
-    """Mean negative log-probability of the true label; a label the model never saw scores ``eps``.
-
-    (scikit-learn's ``log_loss`` refuses labels outside ``classes``; under a shift they occur.)
-
-    Examples:
-        >>> round(log_loss(np.array(["a", "b"]), np.array([[0.5, 0.5], [0.2, 0.8]]), np.array(["a", "b"])), 4)
-        0.4581
-    """
-    lookup = {label: i for i, label in enumerate(classes.tolist())}
-    index = np.array([lookup.get(label, -1) for label in np.asarray(y).tolist()])
-    p = np.where(index >= 0, proba[np.arange(len(index)), np.maximum(index, 0)], 0.0)
-    return float(-np.log(np.clip(p, eps, 1.0)).mean())
-
-
 def score(model, evaluations: Mapping[str, tuple[pd.DataFrame, pd.Series]], *, bin_mse: bool) -> dict[str, float]:
     """Accuracy, log-loss (and bin-index MSE for integer bins) of a fitted model on each table.
 
@@ -185,7 +172,7 @@ def score(model, evaluations: Mapping[str, tuple[pd.DataFrame, pd.Series]], *, b
     return row
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Run:
     """One unit of work: ``data()`` -> (X_train, y_train, {name: (X, y)}), then fit and score ``model``.
 

@@ -20,6 +20,7 @@ import time
 
 import torch
 
+from wordexperts.checks import check_positive_int
 from wordexperts.core import AttentionConfig, BidirectionalAttention
 from wordexperts.tabular.estimators import paper_tabular_config
 from wordexperts.train import make_optimizer, torch_threads, train_epoch
@@ -66,8 +67,7 @@ def time_masking(
     if epochs < 2:
         raise ValueError("epochs must be at least 2: the first epoch is a warm-up")
     for name, value in (("rows", rows), ("batch_size", batch_size), ("n_threads", n_threads)):
-        if value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value}")
+        check_positive_int(name, value)
     config = paper_tabular_config()
     generator = torch.Generator().manual_seed(seed)
     tokens = torch.randint(0, config.vocab_size, (rows, config.max_len), generator=generator)

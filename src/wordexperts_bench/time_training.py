@@ -68,8 +68,7 @@ def time_training(
     under the same load on a shared machine.
     """
     for name, value in (("rows", rows), ("epochs", epochs), ("fits", fits), ("batch_size", batch_size)):
-        if value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value}")
+        check_positive_int(name, value)
     if compare_epochs < 2:
         raise ValueError("compare_epochs must be at least 2: the first epoch is a warm-up")
     config = paper_tabular_config()

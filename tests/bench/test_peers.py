@@ -1,4 +1,5 @@
 """The peer classifiers: one interface over ten libraries, deterministic, fairly tuned."""
+import dataclasses
 import math
 import random
 import sys
@@ -13,11 +14,15 @@ from wordexperts_bench.peers import (
     PEERS,
     SIMULATION_CONFIGS,
     PaperOneHot,
+    Peer,
     PeerClassifier,
     PeerEncoding,
+    TrainingSettings,
     paper_baselines,
     tune,
+    validation_split,
 )
+from wordexperts_bench.scores import log_loss
 
 # Small settings so that every peer fits 200 rows in well under a second.
 FAST = {
@@ -277,3 +282,53 @@ def test_paper_one_hot_drops_the_first_level_and_ignores_new_ones():
     encoder = PaperOneHot().fit(pd.DataFrame({"x0": [2, 0, 1, 0], "x1": ["b", "a", "a", "c"]}))
     out = encoder.transform(pd.DataFrame({"x0": [0, 2, 9], "x1": ["c", "z", "b"]}))
     assert out.tolist() == [[0, 0, 0, 1], [0, 1, 0, 0], [0, 0, 1, 0]]
+
+
+def test_transformer_without_validation_split_keeps_the_last_epoch():
+    X, y = table()
+    model = PEERS["ft-transformer"].make({**FAST["ft-transformer"], "validation_fraction": 0.0}, seed=0).fit(X, y)
+    record = model.model_.record_
+    assert len(record.train_loss) == 3 and record.validation_loss == [] and record.best_epoch == 3
+
+
+@pytest.mark.parametrize("setting", ["patience", "batch_size", "max_epochs"])
+def test_training_settings_must_be_positive_ints(setting):
+    with pytest.raises(ValueError, match=f"{setting} must be a positive int, got 0"):
+        TrainingSettings(lr=1e-3, weight_decay=0.0, **{setting: 0})
+    with pytest.raises(ValueError, match=f"{setting} must be a positive int, got 2.0"):
+        TrainingSettings(lr=1e-3, weight_decay=0.0, **{setting: 2.0})
+
+
+def test_threads_and_budget_must_be_positive_ints():
+    X, y = table(n=40)
+    with pytest.raises(ValueError, match="n_threads must be a positive int, got 0"):
+        PEERS["lr"].make(threads=0).fit(X, y)
+    with pytest.raises(ValueError, match="budget must be a positive int, got 2.5"):
+        tune("lr", X, y, seed=0, budget=2.5)
+
+
+def test_tune_scores_each_configuration_on_the_seeded_split():
+    X, y = table()
+    result = tune("lr", X, y, seed=4, budget=2)
+    train, valid = validation_split(y, 0.2, 4)
+    assert len(valid) == 40 and set(y[valid]) == set(y)  # stratified: every class held out
+    for score in result.validation_scores:
+        model = PEERS["lr"].make(score.config, seed=4).fit(X.iloc[train], y[train])
+        proba = model.predict_proba(X.iloc[valid])
+        assert score.log_loss == log_loss(y[valid], proba, model.classes_)
+        assert score.accuracy == np.mean(model.predict(X.iloc[valid]) == y[valid])
+
+
+def test_peer_registry_is_keyword_only_and_frozen():
+    lr = PEERS["lr"]
+    with pytest.raises(TypeError):
+        Peer("lr", "logistic regression", "scikit-learn", ({},), "sklearn", "one_hot", lr.build)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        lr.key = "other"
+    copy = Peer(
+        key="lr", name=lr.name, package=lr.package, configurations=lr.configurations,
+        module=lr.module, encoding=lr.encoding, build=lr.build,
+    )
+    assert copy == lr and copy.max_levels is None and PEERS["hgb"].max_levels == 255
+    with pytest.raises(ValueError, match="configuration 0"):
+        dataclasses.replace(lr, configurations=({"C": 2.0},))

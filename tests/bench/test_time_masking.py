@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from wordexperts_bench.time_masking import WAYS, time_masking
@@ -12,3 +13,10 @@ def test_masking_benchmark_reports_every_way():
     assert result["max_gradient_difference"] <= 1e-5
     assert result["speedup_vs_expand"] == result["ms_per_epoch_expand"] / result["ms_per_epoch_one_pass"]
     assert torch.get_num_threads() == 1  # restored
+
+
+def test_sizes_must_be_positive_ints():
+    with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
+        time_masking(rows=8, epochs=2, batch_size=0)
+    with pytest.raises(ValueError, match="rows must be a positive int, got 8.0"):
+        time_masking(rows=8.0, epochs=2)

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from wordexperts_bench.time_training import time_prediction, time_training
@@ -21,3 +22,8 @@ def test_prediction_benchmark_reports_each_chunk():
     assert set(result["rows_per_second"]) == {"whole", "1000"}
     assert all(v > 0 for v in result["rows_per_second"].values()) and result["rows_per_second_with_autograd"] > 0
     assert result["best_chunk"] in result["rows_per_second"]
+
+
+def test_sizes_must_be_positive_ints():
+    with pytest.raises(ValueError, match="fits must be a positive int, got 0"):
+        time_training(rows=8, epochs=1, fits=0)

@@ -1,0 +1,364 @@
+"""The peers' registry (:data:`PEERS`) and the one classifier that fronts them all (:class:`PeerClassifier`).
+
+A :class:`Peer` names a library (its pip package, what to import), its configurations (the
+package docstring's grids: the library's defaults first) and a builder that makes the
+library's estimator from a configuration, a seed, a thread count and the fitted
+:class:`~.encoding.PeerEncoding`. :class:`PeerClassifier` is the scikit-learn classifier
+around it: it fits the encoding, hands the peer's view of the table to the library's
+estimator and lines its probabilities up with the labels.
+
+Threads: every library is limited to ``threads`` (``n_jobs``, ``thread_count``, torch), and
+every fit and prediction runs under ``threadpoolctl.threadpool_limits(threads)`` (BLAS, and
+OpenMP for hgb). With ``threads=1`` a peer is deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+from threadpoolctl import threadpool_limits
+
+from wordexperts.checks import check_positive_int
+from wordexperts.tabular.encoding import as_frame
+
+from .encoding import PeerEncoding
+from .transformers import FTTransformerPeer, TabTransformerPeer, TransformerClassifier
+
+HGB_MAX_LEVELS = 255  # HistGradientBoosting's limit on a categorical column's levels
+NO_CONFIG: Mapping[str, Any] = MappingProxyType({})
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence the warnings that repeat on every fit and say nothing new.
+
+    sklearn's ConvergenceWarning: MLPClassifier's defaults (200 adam epochs) end most fits on
+    it, and tuning would print it once a configuration. Errors are never touched.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=ConvergenceWarning)
+        yield
+
+
+def _build_majority(config: dict, seed: int, threads: int, encoding: PeerEncoding) -> Any:
+    from sklearn.dummy import DummyClassifier
+
+    # "prior": the majority class as the prediction, the training frequencies as probabilities (finite log-loss)
+    return DummyClassifier(**{"strategy": "prior", "random_state": seed, **config})
+
+
+def _build_lr(config: dict, seed: int, threads: int, encoding: PeerEncoding) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(**{"max_iter": 1000, "random_state": seed, **config})
+
+
+def _build_rf(config: dict, seed: int, threads: int, encoding: PeerEncoding) -> Any:
+    from sklearn.ensemble import RandomForestClassifier
+
+    return RandomForestClassifier(**{"n_jobs": threads, "random_state": seed, **config})
+
+
+def _build_hgb(config: dict, seed: int, threads: int, encoding: PeerEncoding) -> Any:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(**{"categorical_features": "from_dtype", "random_state": seed, **config})
+
+
+def _build_xgboost(config: dict, seed: int, threads: int, encoding: PeerEncoding) -> Any:
+    from xgboost import XGBClassifier
+
+    return XGBClassifier(
+        **{"enable_categorical": True, "tree_method": "hist", "n_jobs": threads, "random_state": seed, **config}
+    )
+
+
+def _build_lightgbm(config: dict, seed: int, threads: int, encoding: PeerEncoding) -> Any:
+    from lightgbm import LGBMClassifier
+
+    return LGBMClassifier(**{"n_jobs": threads, "random_state": seed, "verbose": -1, **config})
+
+
+def _build_catboost(config: dict, seed: int, threads: int, encoding: PeerEncoding) -> Any:
+    from catboost import CatBoostClassifier
+
+    return CatBoostClassifier(
+        **{
+            "cat_features": encoding.categorical_positions(), "thread_count": threads, "random_seed": seed,
+            "verbose": False, "allow_writing_files": False, **config,
+        }
+    )
+
+
+def _build_mlp(config: dict, seed: int, threads: int, encoding: PeerEncoding) -> Any:
+    from sklearn.neural_network import MLPClassifier
+
+    return MLPClassifier(**{"random_state": seed, **config})
+
+
+def _build_ft_transformer(config: dict, seed: int, threads: int, encoding: PeerEncoding) -> Any:
+    return FTTransformerPeer(config, seed=seed, threads=threads)
+
+
+def _build_tab_transformer(config: dict, seed: int, threads: int, encoding: PeerEncoding) -> Any:
+    return TabTransformerPeer(config, seed=seed, threads=threads)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Peer:
+    """One peer library: where it comes from, its configurations, and how to make it.
+
+    ``configurations[0]`` is the library's defaults (``{}``), then the tuning grid in a
+    fixed order (package docstring). ``make`` returns an unfitted :class:`PeerClassifier`.
+    """
+
+    key: str
+    name: str
+    package: str  # the pip distribution, e.g. "xgboost-cpu"
+    configurations: tuple[Mapping[str, Any], ...]
+    module: str = field(repr=False)  # what to import
+    encoding: str = field(repr=False)  # PeerEncoding.view kind
+    build: Callable[[dict, int, int, PeerEncoding], Any] = field(repr=False)
+    max_levels: int | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.configurations or dict(self.configurations[0]):
+            raise ValueError(f"{self.key}: configuration 0 must be the library defaults, {{}}")
+
+    def available(self) -> str | None:
+        """``None`` if the library imports, else a one-line reason naming the pip package."""
+        try:
+            importlib.import_module(self.module)
+        except ImportError as error:
+            return f"{self.name} needs the pip package {self.package!r} (pip install {self.package}): {error}"
+        return None
+
+    def version(self) -> str | None:
+        """The installed version of ``package``, or ``None``."""
+        try:
+            return importlib.metadata.version(self.package)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    def make(
+        self,
+        config: Mapping[str, Any] = NO_CONFIG,
+        *,
+        seed: int = 0,
+        threads: int = 1,
+        categorical: Sequence[str] | None = None,
+    ) -> PeerClassifier:
+        """An unfitted classifier with ``config`` laid over the library defaults."""
+        return PeerClassifier(
+            peer=self.key, config=dict(config), random_state=seed, n_threads=threads, categorical=categorical
+        )
+
+
+def _grid(outer: Sequence[Mapping[str, Any]], inner: Sequence[Mapping[str, Any]]) -> tuple[dict[str, Any], ...]:
+    """Every ``outer`` setting with every ``inner`` one, ``outer`` slowest; ``{}`` entries are defaults."""
+    return tuple({**o, **i} for o in outer for i in inner)
+
+
+PEERS: Mapping[str, Peer] = MappingProxyType(
+    {
+        peer.key: peer
+        for peer in (
+            Peer(
+                key="majority", name="majority class", package="scikit-learn",
+                configurations=({},),
+                module="sklearn", encoding="one_hot", build=_build_majority,
+            ),
+            Peer(
+                key="lr", name="logistic regression", package="scikit-learn",
+                configurations=tuple({} if c == 1.0 else {"C": c} for c in (1.0, 0.1, 10.0, 0.01, 100.0, 0.001)),
+                module="sklearn", encoding="one_hot", build=_build_lr,
+            ),
+            Peer(
+                key="rf", name="random forest", package="scikit-learn",
+                configurations=_grid(
+                    [{}, {"min_samples_leaf": 3}, {"min_samples_leaf": 10}], [{}, {"max_features": 0.5}]
+                ),
+                module="sklearn", encoding="one_hot", build=_build_rf,
+            ),
+            Peer(
+                key="hgb", name="HistGradientBoosting", package="scikit-learn",
+                configurations=_grid(
+                    [{}, {"learning_rate": 0.03, "max_iter": 300}],
+                    [{}, {"max_leaf_nodes": 7}, {"max_leaf_nodes": 63}],
+                ),
+                module="sklearn", encoding="category", build=_build_hgb, max_levels=HGB_MAX_LEVELS,
+            ),
+            Peer(
+                key="xgboost", name="XGBoost", package="xgboost-cpu",
+                configurations=_grid(
+                    [{}, {"learning_rate": 0.1, "n_estimators": 300}], [{}, {"max_depth": 3}, {"max_depth": 8}]
+                ),
+                module="xgboost", encoding="category", build=_build_xgboost,
+            ),
+            Peer(
+                key="lightgbm", name="LightGBM", package="lightgbm",
+                configurations=_grid(
+                    [{}, {"learning_rate": 0.03, "n_estimators": 300}], [{}, {"num_leaves": 7}, {"num_leaves": 63}]
+                ),
+                module="lightgbm", encoding="category", build=_build_lightgbm,
+            ),
+            Peer(
+                key="catboost", name="CatBoost", package="catboost",
+                configurations=_grid([{}, {"iterations": 300, "learning_rate": 0.1}], [{}, {"depth": 4}, {"depth": 8}]),
+                module="catboost", encoding="text", build=_build_catboost,
+            ),
+            Peer(
+                key="mlp", name="MLP", package="scikit-learn",
+                configurations=_grid(
+                    [{}, {"hidden_layer_sizes": (100, 100)}], [{}, {"alpha": 1e-2}, {"alpha": 1.0}]
+                ),
+                module="sklearn", encoding="one_hot", build=_build_mlp,
+            ),
+            Peer(
+                key="ft-transformer", name="FT-Transformer", package="rtdl-revisiting-models",
+                configurations=_grid([{}, {"lr": 3e-4}], [{}, {"n_blocks": 1}, {"n_blocks": 2}]),
+                module="rtdl_revisiting_models", encoding="codes", build=_build_ft_transformer,
+            ),
+            Peer(
+                key="tab-transformer", name="TabTransformer", package="tab-transformer-pytorch",
+                configurations=_grid([{}, {"lr": 3e-4}], [{}, {"depth": 1}, {"depth": 3}]),
+                module="tab_transformer_pytorch", encoding="codes", build=_build_tab_transformer,
+            ),
+        )
+    }
+)
+"""The peers, in report order: ``{key: Peer}``."""
+
+SIMULATION_CONFIGS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {
+        "lr": MappingProxyType({"max_iter": 2000}),
+        "hgb": MappingProxyType({}),
+        "xgboost": MappingProxyType({"n_estimators": 200, "max_depth": 4}),
+        "lightgbm": MappingProxyType({"n_estimators": 200}),
+        "catboost": MappingProxyType({"iterations": 300}),
+    }
+)
+"""The fixed settings of paper.md §2's run of the gradient-boosting libraries (and LR) on the
+simulation, for ``PEERS[key].make(SIMULATION_CONFIGS[key])``; pass ``categorical=`` the bin
+columns so that every library reads them as categorical (CatBoost natively, as there)."""
+
+
+def as_peer(peer: Peer | str) -> Peer:
+    """``peer`` itself, or the registry entry of that key; a ValueError lists the peers."""
+    if isinstance(peer, Peer):
+        return peer
+    if peer not in PEERS:
+        raise ValueError(f"unknown peer {peer!r}; the peers are {list(PEERS)}")
+    return PEERS[peer]
+
+
+class PeerClassifier(ClassifierMixin, BaseEstimator):
+    """A peer library's classifier over a pandas table, behind scikit-learn's interface.
+
+    Parameters:
+        peer: a key of :data:`PEERS`.
+        config: settings laid over the library's defaults (see the package docstring).
+        random_state: the seed (an int).
+        n_threads: threads for the library, torch and BLAS / OpenMP.
+        categorical: columns to treat as categorical even if numeric.
+
+    Attributes (after fit):
+        classes_: the sorted labels; ``predict_proba``'s columns follow them.
+        encoding_: the fitted :class:`PeerEncoding`.
+        model_: the library's fitted estimator (``None`` when training saw one class only:
+            then every row is that class, probability 1).
+        fit_seconds_: wall time of the library's fit.
+        n_features_in_, feature_names_in_.
+
+    Shape:
+        fit: X (n_rows, n_columns) DataFrame (arrays become columns ``x0 ..``), y (n_rows,).
+        predict_proba: X (n_rows', n_columns) -> float64 (n_rows', n_classes), rows sum to 1.
+    """
+
+    def __init__(
+        self,
+        peer: str = "lr",
+        config: Mapping[str, Any] | None = None,
+        *,
+        random_state: int = 0,
+        n_threads: int = 1,
+        categorical: Sequence[str] | None = None,
+    ) -> None:
+        self.peer = peer
+        self.config = config
+        self.random_state = random_state
+        self.n_threads = n_threads
+        self.categorical = categorical
+
+    def fit(self, X: Any, y: Any) -> PeerClassifier:
+        peer = as_peer(self.peer)
+        reason = peer.available()
+        if reason is not None:
+            raise ImportError(reason)
+        if not isinstance(self.random_state, (int, np.integer)) or isinstance(self.random_state, bool):
+            raise TypeError(f"random_state must be an int seed, got {self.random_state!r}")
+        check_positive_int("n_threads", self.n_threads)
+        frame, _ = as_frame(X, what="X", ensure_2d=True)
+        y = column_or_1d(np.asarray(y), warn=True)
+        if len(y) != len(frame):
+            raise ValueError(f"X has {len(frame)} rows but y has {len(y)}")
+        check_classification_targets(y)
+        self.classes_, y_codes = np.unique(y, return_inverse=True)
+        self.n_features_in_ = frame.shape[1]
+        self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
+        self.encoding_ = PeerEncoding(categorical=self.categorical, max_levels=peer.max_levels).fit(frame)
+        seed, threads = int(self.random_state), int(self.n_threads)
+        self.model_ = None
+        started = time.perf_counter()
+        if len(self.classes_) > 1:
+            model = peer.build(dict(self.config or {}), seed, threads, self.encoding_)
+            view = self.encoding_.view(peer.encoding, frame)
+            with threadpool_limits(limits=threads), _quiet():
+                if isinstance(model, TransformerClassifier):
+                    model.fit(view, y_codes, len(self.classes_))
+                else:
+                    model.fit(view, y_codes)
+            self.model_ = model
+        self.fit_seconds_ = time.perf_counter() - started
+        return self
+
+    def _frame(self, X: Any) -> pd.DataFrame:
+        check_is_fitted(self, "encoding_")
+        frame, _ = as_frame(X, what="X", ensure_2d=True)
+        missing = [c for c in self.feature_names_in_ if c not in set(frame.columns)]
+        if missing:
+            raise ValueError(f"X lacks the columns {missing} this {type(self).__name__} was fitted with")
+        return frame[list(self.feature_names_in_)]
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        frame = self._frame(X)
+        n_classes = len(self.classes_)
+        if self.model_ is None:
+            return np.ones((len(frame), 1))
+        view = self.encoding_.view(as_peer(self.peer).encoding, frame)
+        with threadpool_limits(limits=int(self.n_threads)), _quiet():
+            proba = np.asarray(self.model_.predict_proba(view), dtype=np.float64)
+        known = getattr(self.model_, "classes_", None)  # the library's order of the codes 0 .. K-1
+        if known is not None and not np.array_equal(np.asarray(known), np.arange(n_classes)):
+            aligned = np.zeros((len(frame), n_classes))
+            aligned[:, np.asarray(known, dtype=np.int64)] = proba
+            proba = aligned
+        return proba / proba.sum(axis=1, keepdims=True)
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
