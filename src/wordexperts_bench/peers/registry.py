@@ -33,7 +33,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from threadpoolctl import threadpool_limits
 
 from wordexperts.checks import check_positive_int
-from wordexperts.tabular.encoding import as_frame
+from wordexperts.tabular.encoding import as_frame, match_columns
 
 from .encoding import PeerEncoding
 from .transformers import FTTransformerPeer, TabTransformerPeer, TransformerClassifier
@@ -282,7 +282,10 @@ class PeerClassifier(ClassifierMixin, BaseEstimator):
         model_: the library's fitted estimator (``None`` when training saw one class only:
             then every row is that class, probability 1).
         fit_seconds_: wall time of the library's fit.
-        n_features_in_, feature_names_in_.
+        n_features_in_, feature_names_in_; names_given_: whether X named its columns at fit.
+
+    Columns at predict follow the library's one rule (:func:`~wordexperts.tabular.encoding.match_columns`):
+    the fitted names in the fitted order (errors name what is missing, unexpected or moved).
 
     Shape:
         fit: X (n_rows, n_columns) DataFrame (arrays become columns ``x0 ..``), y (n_rows,).
@@ -312,7 +315,7 @@ class PeerClassifier(ClassifierMixin, BaseEstimator):
         if not isinstance(self.random_state, (int, np.integer)) or isinstance(self.random_state, bool):
             raise TypeError(f"random_state must be an int seed, got {self.random_state!r}")
         check_positive_int("n_threads", self.n_threads)
-        frame, _ = as_frame(X, what="X", ensure_2d=True)
+        frame, named = as_frame(X, what="X", ensure_2d=True)
         y = column_or_1d(np.asarray(y), warn=True)
         if len(y) != len(frame):
             raise ValueError(f"X has {len(frame)} rows but y has {len(y)}")
@@ -320,6 +323,7 @@ class PeerClassifier(ClassifierMixin, BaseEstimator):
         self.classes_, y_codes = np.unique(y, return_inverse=True)
         self.n_features_in_ = frame.shape[1]
         self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
+        self.names_given_ = named
         self.encoding_ = PeerEncoding(categorical=self.categorical, max_levels=peer.max_levels).fit(frame)
         seed, threads = int(self.random_state), int(self.n_threads)
         self.model_ = None
@@ -338,11 +342,9 @@ class PeerClassifier(ClassifierMixin, BaseEstimator):
 
     def _frame(self, X: Any) -> pd.DataFrame:
         check_is_fitted(self, "encoding_")
-        frame, _ = as_frame(X, what="X", ensure_2d=True)
-        missing = [c for c in self.feature_names_in_ if c not in set(frame.columns)]
-        if missing:
-            raise ValueError(f"X lacks the columns {missing} this {type(self).__name__} was fitted with")
-        return frame[list(self.feature_names_in_)]
+        frame, named = as_frame(X, what="X", ensure_2d=True)
+        columns = list(self.feature_names_in_)
+        return match_columns(frame, named=named, columns=columns, names_at_fit=self.names_given_, fitted_by=type(self).__name__)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         frame = self._frame(X)
