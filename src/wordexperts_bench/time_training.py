@@ -11,8 +11,6 @@ chunks. Both return data; nothing here prints.
 
 from __future__ import annotations
 
-import os
-import platform
 import statistics
 import time
 
@@ -22,14 +20,12 @@ from wordexperts.checks import check_positive_int
 from wordexperts.core import BidirectionalAttention
 from wordexperts.core.gradients import OnePassGradients
 from wordexperts.fast_step import OnePassTraining
-from wordexperts.train import make_optimizer, torch_threads, train_epoch, train_mlm
 from wordexperts.tabular.estimators import paper_tabular_config
+from wordexperts.train import make_optimizer, torch_threads, train_epoch, train_mlm
+
+from . import machine
 
 LR, EPS = 1e-3, 1e-7  # the paper's Adam (Keras's epsilon)
-
-
-def _machine() -> dict:
-    return {"torch": torch.__version__, "machine": f"{platform.machine()}, {os.cpu_count()} cores"}
 
 
 def hand_gradient_agreement(config, tokens: torch.Tensor, *, seed: int = 0) -> float:
@@ -135,7 +131,7 @@ def time_training(
     result["speedup"] = result["ms_per_epoch_autograd"] / result["ms_per_epoch_fast"]
     result["speedup_fastest"] = result["ms_min_autograd"] / result["ms_min_fast"]
     result["max_gradient_difference"] = agreement
-    result.update(_machine())
+    result.update(machine())
     return result
 
 
@@ -175,5 +171,5 @@ def time_prediction(
         result["rows_per_second_with_autograd"] = rows / (time.perf_counter() - started)
     best = max(result["rows_per_second"], key=result["rows_per_second"].get)
     result["best_chunk"] = best
-    result.update(_machine())
+    result.update(machine())
     return result

@@ -39,7 +39,10 @@ def test_split_is_deterministic_per_seed_and_disjoint(name):
 def test_numeric_targets_are_binned_with_training_edges_only():
     # source values 0..299, shifted values 1000..1099: pooled edges would split the shifted rows
     frame = pd.DataFrame({"x": np.arange(400) % 7, "y": np.r_[np.arange(300), 1000 + np.arange(100)].astype(float)})
-    task = tables.ShiftTask("toy", "toy", "none", "y", frame, np.r_[np.zeros(300, bool), np.ones(100, bool)], target_bins=3)
+    task = tables.ShiftTask(
+        name="toy", description="toy", source="none", target="y", frame=frame,
+        shifted=np.r_[np.zeros(300, bool), np.ones(100, bool)], target_bins=3,
+    )
     split = task.split(seed=0)
     assert split.y_train.value_counts().to_dict() == {"low": 75, "mid": 75, "high": 75}
     assert set(split.y_ood) == {"high"}  # above every training edge
