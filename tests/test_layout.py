@@ -50,14 +50,17 @@ def test_help_and_usage_errors_import_no_torch():
 
 
 def _imports(source: Path) -> list[tuple[str, int]]:
-    """Absolute module names a file imports (relative ones resolved against the library), with line numbers."""
-    tree = ast.parse(source.read_text())
+    """Absolute names of the modules a library file imports (relative imports resolved), with line numbers."""
+    package = ["wordexperts", *source.parent.relative_to(LIBRARY).parts]
     found = []
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(source.read_text())):
         if isinstance(node, ast.Import):
             found += [(alias.name, node.lineno) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.append((node.module, node.lineno))
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            names = [f"{module}.{alias.name}" for alias in node.names] if not node.module else [module]
+            found += [(name, node.lineno) for name in names]
     return found
 
 
@@ -72,9 +75,16 @@ def test_the_library_imports_the_experiments_only_through_the_cli_hook():
     assert hook == ["wordexperts_bench.cli"]
 
 
-def test_core_knows_nothing_of_tables_analogies_or_training():
+def test_core_imports_no_other_layer():
+    """core knows nothing of training, tables, analogies, files or reports; it shares only the argument checks."""
     for source in (LIBRARY / "core").rglob("*.py"):
         for module, line in _imports(source):
-            assert not module.startswith(("wordexperts.", "wordexperts_bench")), f"{source.name}:{line} {module}"
-        text = source.read_text()
-        assert "from ..tabular" not in text and "from ..train" not in text and "from ..analogy" not in text, source
+            if module.startswith("wordexperts"):
+                assert module.startswith(("wordexperts.core", "wordexperts.checks")), f"{source.name}:{line} {module}"
+
+
+def test_leaves_import_no_layer_above_them():
+    for name in ("checks.py", "files.py", "reporting.py"):
+        for module, line in _imports(LIBRARY / name):
+            if module.startswith("wordexperts"):
+                assert module in {"wordexperts.files", "wordexperts.checks"}, f"{name}:{line} {module}"

@@ -13,6 +13,11 @@ Every name is imported on first use, so ``import wordexperts`` (and the command 
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time each name loads on first use
+    from .core import AttentionConfig, BidirectionalAttention, WordExperts, free_copy, to_attention, to_experts
+    from .tabular import WordExpertsClassifier, WordExpertsImputer, WordExpertsRegressor, load
 
 __version__ = "0.4.0"
 
@@ -30,11 +35,16 @@ _HOMES = {
 }
 
 
+_SUBPACKAGES = ("analogy", "core", "data", "tabular")
+
+
 def __getattr__(name: str) -> object:
     if name in _HOMES:
         value = getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
         globals()[name] = value
         return value
+    if name in _SUBPACKAGES:  # `import wordexperts; wordexperts.core` as before
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'wordexperts' has no attribute {name!r}")
 
 

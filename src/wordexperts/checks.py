@@ -16,7 +16,7 @@ def is_int(value: object) -> bool:
         >>> is_int(3), is_int(True), is_int(3.0)
         (True, False, False)
     """
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and type(value).__name__ != "bool_"
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)  # numpy's bool_ is not Integral
 
 
 def check_positive_int(name: str, value: object, *, optional: bool = False) -> int | None:

@@ -40,8 +40,9 @@ def add_seed_threads(parser: argparse.ArgumentParser, threads: int = 1) -> None:
     parser.add_argument("--threads", type=positive_int, default=threads, help=f"torch threads (default {threads})")
 
 
-def print_written(paths: dict) -> None:
-    print(f"\nwrote {', '.join(str(p) for p in paths.values())}")
+def print_written(paths: dict[str, str]) -> None:
+    """One line naming the files a report wrote (:func:`~wordexperts.reporting.write_report`) and their folder."""
+    print(f"\nwrote {', '.join(sorted(paths))} to {Path(next(iter(paths.values()))).parent}")
 
 
 # ---- the equivalence ----
@@ -77,7 +78,7 @@ def _demo(args: argparse.Namespace) -> int:
         f"Held-out accuracy on column {result['target']}: {result['accuracy']:.3f} (chance {result['chance']:.3f}); "
         f"attention vs word-experts logits after training: {result['max_logit_difference']:.1e}"
     )
-    then = getattr(args, "then", None)  # the experiments' quick reproductions, where that package is present
+    then = getattr(args, "then", None)  # the experiments' quick reproductions (wordexperts_bench.cli.extend)
     return max(status, then(args)) if then else status
 
 
@@ -143,7 +144,7 @@ def _predict(args: argparse.Namespace) -> int:
     scored = ""
     if score:
         name, value = score
-        scored = f" ({name} against column {target!r}: {value:.4f})" if name == "accuracy" else f" ({name} against column {target!r}: {value:.4g})"
+        scored = f" ({name} against column {target!r}: {value:{'.4f' if name == 'accuracy' else '.4g'}})"
     print(f"predicted {len(out)} rows; wrote {args.out}{scored}")
     return 0
 
@@ -236,7 +237,6 @@ def _add_demo(commands) -> None:
     demo = commands.add_parser("demo", help="the main job: verify the equivalence, then show a trained model's gates")
     add_seed_threads(demo)
     demo.add_argument("--rows", type=positive_int, default=16, help=argparse.SUPPRESS)
-    demo.add_argument("--jobs", type=positive_int, default=2, help="worker processes for the reproductions (default 2)")
     demo.set_defaults(run=_demo)
 
 
@@ -323,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     _add_tables(commands)
     analogies = _add_analogy(commands)
-    if importlib.util.find_spec("wordexperts_bench") is not None:  # the one hook into the experiments
+    if importlib.util.find_spec("wordexperts_bench") is not None:  # the one hook (absent from a trimmed install)
         from wordexperts_bench.cli import extend
 
         extend(commands=commands, analogies=analogies)

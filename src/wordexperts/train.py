@@ -22,8 +22,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .checks import check_positive_int
-from .fast_step import OnePassTraining, fast_road_refusal
 from .core.masking import MaskedLanguageModel, Positions, check_positions, cross_entropy, expand_masked
+from .fast_step import OnePassTraining, fast_road_refusal
 
 
 @contextmanager

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from wordexperts.reporting import markdown_table, report_header, write_report
-from .paper import AUTO_MPG_PAPER, PAPER_NAMES
+
+from .paper import AUTO_MPG_PAPER, AUTO_MPG_QUOTED_MAJORITY, PAPER_NAMES
 from .runs import fmt_mean_std, model_name
 
 TABPFN_NOTE = (
@@ -382,8 +383,8 @@ def _majority_note() -> str:
     trained = (y_test == y.mode()[0]).mean()
     return (
         f"`majority` predicts the US cars' most frequent mpg bin (low mpg): {trained:.3f} on Europe + Japan. "
-        f'The "majority class 0.600" quoted with the reference peers is the share of the test set\'s own most '
-        f"frequent bin (high mpg), {oracle:.3f}: a baseline that peeks at the test labels."
+        f'The "majority class {AUTO_MPG_QUOTED_MAJORITY:.3f}" quoted with the reference peers is the share of the '
+        f"test set's own most frequent bin (high mpg), {oracle:.3f}: a baseline that peeks at the test labels."
     )
 
 

@@ -3,8 +3,9 @@
 :func:`reproduce_simulation` replays paper.md §2's 12 configurations x 20 seeds on the
 authors' data (:func:`~wordexperts.data.simulate`, bins pooled as they did), fits our paper
 preset and the peers, and lines the results up seed by seed against the authors' per-seed
-results (all five of their models; shipped as data, :mod:`.paper`). :func:`reproduce_auto_mpg` runs paper.md's auto-mpg protocol (train
-USA, test Europe + Japan, every column in 3 quantile bins) over many seeds. Both return data
+results (all five of their models; shipped as data, :mod:`.paper`). :func:`reproduce_auto_mpg`
+runs paper.md's auto-mpg protocol (train USA, test Europe + Japan, every column in 3 quantile
+bins) over many seeds. Both return data
 (:class:`Reproduction`); :mod:`.report` writes ``report.md``, the CSVs and the plots.
 
 What the peers see: the bins are integers ``0 .. n_cat - 1``; our model, the authors'
@@ -66,7 +67,7 @@ class Reproduction:
     """What a reproduction measured: ``runs`` has one row per (configuration, seed, model).
 
     ``summary``: mean, standard deviation and 95% interval per (configuration, model);
-    ``paper``: the paper's numbers for the same configurations (per-seed CSVs or means);
+    ``paper``: the authors' numbers on the same configurations and seeds (their per-seed results);
     ``paired``: per-seed differences of our paper preset against the paper's attention;
     ``checks``: the issue's bars, each with the measured number and whether it holds.
     """
@@ -320,6 +321,8 @@ AUTO_MPG_MODELS: tuple[str, ...] = (
 AUTO_MPG_SEEDS = 10
 QUICK_AUTO_MPG_MODELS: tuple[str, ...] = ("wordexperts-paper", "majority", "lr", "hgb", "catboost")
 QUICK_AUTO_MPG_SEEDS = 3
+
+
 def paper_auto_mpg(*, categories: bool = True) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.Series]:
     """paper.md's auto-mpg: ``(X_train, y_train, X_test, y_test)``, train USA, test Europe + Japan.
 

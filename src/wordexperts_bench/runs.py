@@ -26,6 +26,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -76,7 +77,7 @@ class Ours(_Fixed):
         return VotingClassifier(members, voting="soft")
 
 
-OURS: Mapping[str, Ours] = {
+OURS: Mapping[str, Ours] = MappingProxyType({
     o.key: o
     for o in (
         Ours(key="wordexperts-paper", name="word experts, paper preset", params={"preset": "paper"}),
@@ -88,7 +89,7 @@ OURS: Mapping[str, Ours] = {
             ensemble=ENSEMBLE_SIZE,
         ),
     )
-}
+})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,7 +114,7 @@ class PaperBaseline(_Fixed):
         return paper_baselines(seed)[self.baseline]
 
 
-PAPER_BASELINES: Mapping[str, PaperBaseline] = {
+PAPER_BASELINES: Mapping[str, PaperBaseline] = MappingProxyType({
     b.key: b
     for b in (
         PaperBaseline(key="paper-lr", name="logistic regression (authors' encoding)", baseline="LR"),
@@ -121,7 +122,7 @@ PAPER_BASELINES: Mapping[str, PaperBaseline] = {
         PaperBaseline(key="paper-gb", name="gradient boosting (authors' 5-fold grid)", baseline="GB"),
         PaperBaseline(key="paper-mlp", name="MLP (authors' 5-fold grid)", baseline="MLP"),
     )
-}
+})
 
 
 def model_spec(key: str):

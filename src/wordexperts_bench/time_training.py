@@ -1,6 +1,6 @@
 """Training and prediction speed of the paper's tabular model.
 
-:func:`time_training` fits the paper's architecture (:func:`~.masking.paper_tabular_config`:
+:func:`time_training` fits the paper's architecture (:func:`~wordexperts.tabular.estimators.paper_tabular_config`:
 width 20, 5 heads of 4, one post-LN block, dropout 0.1) on random rows with ``train_mlm``,
 both roads in one process: the fast road (hand-derived one-pass gradients, fused Adam, bulk
 dropout masks; ``train_mlm``'s default for this model) and autograd (``fast=False``). It

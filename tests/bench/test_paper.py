@@ -8,6 +8,7 @@ from sklearn.linear_model import LogisticRegression
 
 from wordexperts.data import CONFIGURATIONS, PAPER_SEEDS, simulate
 from wordexperts_bench.paper import (
+    LR_MARGIN,
     PAPER_MODELS,
     SIMULATION_MEAN_OOD_ACCURACY,
     paper_mean_ood_accuracy,
@@ -64,7 +65,7 @@ def test_logistic_regression_on_our_data_matches_the_authors(key):
         ours.append(float((predicted == sim.test["y"].to_numpy()).mean()))
         reference.append(theirs.loc[seed, "acc_test_lr"])
     differences = np.abs(np.array(ours) - np.array(reference))
-    assert abs(np.mean(ours) - np.mean(reference)) <= 0.01
+    assert abs(np.mean(ours) - np.mean(reference)) <= LR_MARGIN
     assert differences.max() <= 0.03  # one seed can move this much across scikit-learn versions
 
 

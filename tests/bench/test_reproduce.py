@@ -5,7 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from wordexperts_bench import reproduce
+from wordexperts.cli import main
+from wordexperts.data import PAPER_SEEDS
+from wordexperts_bench.paper import LR_MARGIN, paper_results
 from wordexperts_bench.reproduce import (
     QUICK_CONFIGURATIONS,
     QUICK_SEEDS,
@@ -13,8 +15,6 @@ from wordexperts_bench.reproduce import (
     paper_auto_mpg,
     reproduce_simulation,
 )
-from wordexperts.cli import main
-from wordexperts.data import PAPER_SEEDS
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -49,8 +49,8 @@ def test_quick_simulation_reproduces_the_authors_data_and_their_attention(quick_
     lr = runs[runs["model"] == "paper-lr"].set_index(["configuration", "seed"])["acc_test"]
     for (configuration, seed), acc in lr.items():  # the authors' per-seed LR: the same data give the same LR
         key = tuple(float(v) if "." in v else int(v) for v in configuration.split("/"))
-        theirs = reproduce.paper_results(key).set_index("seed").loc[seed, "acc_test_lr"]
-        assert acc == pytest.approx(theirs, abs=0.01), (configuration, seed)
+        theirs = paper_results(key).set_index("seed").loc[seed, "acc_test_lr"]
+        assert acc == pytest.approx(theirs, abs=LR_MARGIN), (configuration, seed)
     # 5 core features, corr 0.9: ours far above every gradient-boosting peer and LR (paper: 0.392 vs 0.169).
     five = runs[runs["configuration"] == "5/0.9/0"].groupby("model")["acc_test"].mean()
     assert five["wordexperts-paper"] > five.drop("wordexperts-paper").max() + 0.03, five
@@ -65,13 +65,14 @@ def test_quick_simulation_report_lines_up_the_paper(quick_simulation):
     assert "| configuration | wordexperts-paper | paper: attention |" in text
     checks = pd.read_csv(quick_simulation / "checks.csv")
     assert len(checks) == 4 + 2 + 4  # attention bar per configuration, baselines bar for num_core 5, LR per config
+    assert checks["holds"].all(), checks  # compared seed by seed with the shipped per-seed results
     paper = pd.read_csv(quick_simulation / "paper.csv")
     at = paper[(paper["model"] == "at") & (paper["configuration"] == "5/0.9/0")]["acc_test"].item()
     assert at == pytest.approx((0.3045 + 0.3695) / 2)  # the first two seeds of the authors' CSV
 
 
 def test_paper_results_folder_given_on_the_command_line_is_the_one_compared(tmp_path, capsys):
-    theirs = reproduce.paper_results((1, 0.1, 0.0))
+    theirs = paper_results((1, 0.1, 0.0))
     theirs.assign(acc_test_gb=0.123).to_csv(tmp_path / "simulation_1_0.1_0_True_10.csv")
     result = reproduce_simulation(
         configurations=[(1, 0.1, 0.0)], seeds=PAPER_SEEDS[:1], models=["paper-lr"], jobs=1, paper_root=tmp_path

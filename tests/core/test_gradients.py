@@ -3,8 +3,8 @@ import torch
 from torch import nn
 
 from wordexperts import BidirectionalAttention, to_experts
-from wordexperts.tabular.estimators import paper_tabular_config
 from wordexperts.core.gradients import OnePassGradients, fast_step_supported
+from wordexperts.tabular.estimators import paper_tabular_config
 
 ARCHITECTURES = [
     dict(block="bert", d_model=20, n_heads=5, d_ff=5),  # the paper's tabular block

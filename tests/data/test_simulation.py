@@ -1,7 +1,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.linear_model import LogisticRegression
 
 from wordexperts.data import CONFIGURATIONS, PAPER_SEEDS, SimulationConfig, simulate
 

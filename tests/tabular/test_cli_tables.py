@@ -90,25 +90,14 @@ def test_user_mistakes_are_one_line_errors(tmp_path, table, capsys):
     assert "unknown table format" in capsys.readouterr().err
 
 
-def test_bench_fit_quick_writes_its_report(tmp_path, capsys):
-    import json
-
-    assert main(["bench", "fit", "--quick", "--out", str(tmp_path)]) == 0
-    result = json.loads((tmp_path / "fit.json").read_text())
-    assert result["rows"] == 2000 and result["columns"] == 6 and result["epochs"] == 5
-    assert result["fit_seconds_median"] > 0 and result["predict_rows_per_second"] > 1000
-    assert "rows per second" in capsys.readouterr().out
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.json", "fit.md"]
-
-
 def test_duplicate_csv_columns_and_task_inference(tmp_path, capsys):
     (tmp_path / "dup.csv").write_text("a,a,y\n1,2,p\n3,4,q\n")
     assert main(["fit", str(tmp_path / "dup.csv"), "--target", "y", "--out", str(tmp_path / "m.safetensors")]) == 2
     assert "duplicate column names ['a']" in capsys.readouterr().err
-    from wordexperts.tabular.tasks import infer_task as _infer_task
+    from wordexperts.tabular.tasks import infer_task
 
-    assert _infer_task(pd.Series([0.5, 1.5, 2.5] * 10)) == "regression"
-    assert _infer_task(pd.Series(np.arange(300))) == "regression"
-    assert _infer_task(pd.Series([1, 2, 3] * 10)) == "classification"
-    assert _infer_task(pd.Series(["a", "b"] * 10)) == "classification"
-    assert _infer_task(pd.Series([True, False] * 10)) == "classification"
+    assert infer_task(pd.Series([0.5, 1.5, 2.5] * 10)) == "regression"
+    assert infer_task(pd.Series(np.arange(300))) == "regression"
+    assert infer_task(pd.Series([1, 2, 3] * 10)) == "classification"
+    assert infer_task(pd.Series(["a", "b"] * 10)) == "classification"
+    assert infer_task(pd.Series([True, False] * 10)) == "classification"

@@ -17,13 +17,13 @@ from sklearn.preprocessing import FunctionTransformer
 
 import wordexperts
 from wordexperts.files import ModelFileError
-from wordexperts.tabular.estimators import PATIENCE_STEPS, PRESETS
 from wordexperts.tabular import (
     WordExpertsClassifier,
     WordExpertsImputer,
     WordExpertsRegressor,
     load,
 )
+from wordexperts.tabular.estimators import PATIENCE_STEPS, PRESETS
 
 FAST = dict(epochs=40, lr=1e-2, random_state=0)  # few epochs, a larger step: fast tests
 

@@ -28,7 +28,7 @@ def results_table(results: dict[str, AnalogyResult]) -> pd.DataFrame:
 
 
 def write_eval_report(results: dict[str, AnalogyResult], out_dir: str | os.PathLike, *, command: str | None = None) -> dict[str, str]:
-    """Write ``report.md``, ``results.csv`` and ``accuracy.png`` to ``out_dir``; return their paths by file stem.
+    """Write ``report.md``, ``results.csv`` and ``accuracy.png`` to ``out_dir``; return ``{file name: path}``.
 
     ``results`` maps a model name (a column of the tables) to its :class:`AnalogyResult`; for
     the paper's comparison, evaluate each on a common question set first

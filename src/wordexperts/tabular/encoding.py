@@ -119,6 +119,11 @@ def _frame_from_rows(X: list | tuple, what: str, ensure_2d: bool) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+def positional_names(n_columns: int) -> list[str]:
+    """The names of columns that came without any: ``["x0", "x1", ...]`` (scikit-learn's convention)."""
+    return [f"x{j}" for j in range(n_columns)]
+
+
 def match_columns(
     frame: pd.DataFrame, *, named: bool, columns: list[str], names_at_fit: bool, fitted_by: str
 ) -> pd.DataFrame:
@@ -250,7 +255,7 @@ def as_frame(X: Any, *, what: str = "X", ensure_2d: bool = False) -> tuple[pd.Da
     is_str = [isinstance(name, str) for name in names]
     named = all(is_str)
     if not any(is_str):
-        frame = frame.set_axis([f"x{j}" for j in range(n_columns)], axis=1)
+        frame = frame.set_axis(positional_names(n_columns), axis=1)
     elif not named:
         offending = [name for name, ok in zip(names, is_str) if not ok]
         raise ValueError(

@@ -62,7 +62,7 @@ from ..checks import check_positive_int, is_int
 from ..core import AttentionConfig, BidirectionalAttention, to_experts
 from ..core.masking import cross_entropy
 from ..train import EarlyStopping, resolve_device, torch_threads, train_mlm
-from .encoding import TableEncoder, as_frame, bin_codes, match_columns
+from .encoding import TableEncoder, as_frame, bin_codes, match_columns, positional_names
 
 TARGET = "<target>"  # the target's column name inside the encoded table (not a valid user column name)
 
@@ -78,7 +78,6 @@ PRESETS: dict[str | None, dict[str, Any]] = {
         n_bins=10, shared_vocabulary=True,
     ),
 }
-
 
 
 def table_attention_config(params: dict[str, Any], *, vocab_size: int, max_len: int) -> AttentionConfig:
@@ -188,7 +187,7 @@ class _WordExpertsTable(BaseEstimator):
         if not reset:
             fitted = getattr(self, "feature_names_in_", None)
             names_at_fit = fitted is not None
-            columns = list(fitted) if names_at_fit else [f"x{j}" for j in range(self.n_features_in_)]  # as as_frame names arrays
+            columns = list(fitted) if names_at_fit else positional_names(self.n_features_in_)
             frame = match_columns(
                 frame, named=named, columns=columns, names_at_fit=names_at_fit, fitted_by=type(self).__name__
             )
@@ -895,7 +894,7 @@ class WordExpertsImputer(TransformerMixin, _WordExpertsTable):
         check_is_fitted(self, "model_")
         names = getattr(self, "feature_names_in_", None)
         if names is None:
-            names = [f"x{j}" for j in range(self.n_features_in_)]
+            names = positional_names(self.n_features_in_)
         return np.asarray(names, dtype=object)
 
 

@@ -341,7 +341,7 @@ def write_side_by_side_report(
     result: SideBySideResult, out_dir: str | os.PathLike, *, command: str | None = None
 ) -> dict[str, str]:
     """Write ``report.md``, ``side_by_side.csv``, ``timings.csv``, ``gates.csv``, ``ratio.csv``
-    and ``accuracy.png`` to ``out_dir``; return their paths, keyed by file stem (``report`` for the markdown)."""
+    and ``accuracy.png`` to ``out_dir``; return ``{file name: path}``."""
     figure = side_by_side_figure(result)
     tables = {"side_by_side": result.table, "timings": result.timings}
     lines = report_header(f"Word analogies side by side: {result.corpus.get('corpus')}", command)
@@ -449,7 +449,7 @@ def write_gate_sweep_report(
     result: GateSweepResult, out_dir: str | os.PathLike, *, command: str | None = None
 ) -> dict[str, str]:
     """Write ``report.md``, ``runs.csv``, ``summary.csv``, ``models.csv``, ``theory.csv``,
-    ``theory_summary.csv`` and ``gate_sweep.png`` to ``out_dir``; return their paths, keyed by file stem."""
+    ``theory_summary.csv`` and ``gate_sweep.png`` to ``out_dir``; return ``{file name: path}``."""
     figure = gate_sweep_figure(result)
     summary = result.summary
     strengths = sorted(summary["strength"].unique())

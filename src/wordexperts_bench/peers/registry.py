@@ -32,7 +32,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from threadpoolctl import threadpool_limits
 
-from wordexperts.checks import check_positive_int
+from wordexperts.checks import check_positive_int, is_int
 from wordexperts.tabular.encoding import as_frame, match_columns
 
 from .encoding import PeerEncoding
@@ -312,7 +312,7 @@ class PeerClassifier(ClassifierMixin, BaseEstimator):
         reason = peer.available()
         if reason is not None:
             raise ImportError(reason)
-        if not isinstance(self.random_state, (int, np.integer)) or isinstance(self.random_state, bool):
+        if not is_int(self.random_state):
             raise TypeError(f"random_state must be an int seed, got {self.random_state!r}")
         check_positive_int("n_threads", self.n_threads)
         frame, named = as_frame(X, what="X", ensure_2d=True)

@@ -44,7 +44,7 @@ from .split import validation_split
 PREDICT_CHUNK = 4096  # rows per forward pass when a transformer predicts
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainingSettings:
     """How :func:`train_transformer` trains: AdamW, batches, epochs, early stopping."""
 

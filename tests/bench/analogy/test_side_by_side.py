@@ -15,6 +15,8 @@ from wordexperts.data.corpora import SyntheticConfig, synthetic_corpus
 
 pytest.importorskip("gensim")
 
+from wordexperts.analogy.evaluate import evaluate_analogies
+from wordexperts.reporting import mean_interval
 from wordexperts_bench.analogy.embeddings import (
     AttentionSpec,
     Word2VecSpec,
@@ -22,7 +24,6 @@ from wordexperts_bench.analogy.embeddings import (
     train_embeddings,
     train_word2vec,
 )
-from wordexperts.analogy.evaluate import evaluate_analogies
 from wordexperts_bench.analogy.side_by_side import (
     evaluate_embeddings,
     gate_sweep,
@@ -31,7 +32,6 @@ from wordexperts_bench.analogy.side_by_side import (
     write_gate_sweep_report,
     write_side_by_side_report,
 )
-from wordexperts.reporting import mean_interval
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

