@@ -143,7 +143,7 @@ def write_report(
         >>> sorted(paths)
         ['report.md', 'result.json', 'runs.csv']
     """
-    from .files import atomic_write_bytes, atomic_write_text
+    from .files import atomic_write_bytes, atomic_write_text, write_table
 
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
@@ -151,7 +151,7 @@ def write_report(
     if markdown is not None:
         written.append(atomic_write_text(folder / f"{markdown_name}.md", markdown))
     for name, table in (tables or {}).items():
-        written.append(atomic_write_text(folder / f"{name}.csv", table.to_csv(index=index)))
+        written.append(write_table(table, folder / f"{name}.csv", index=index))
     for name, figure in (figures or {}).items():
         written.append(atomic_write_bytes(folder / f"{name}.png", png_bytes(figure)))
     for name, value in (data or {}).items():

@@ -23,10 +23,11 @@ def _benchmark_folder(args: argparse.Namespace) -> None:
         Path(args.out).mkdir(parents=True, exist_ok=True)  # fail before the run, not after it
 
 
-def _write_benchmark(args: argparse.Namespace, stem: str, title: str, result: dict, report: str) -> None:
-    """``STEM.json`` (the result) and ``STEM.md`` (title, command, report) in ``--out``."""
+def _report_benchmark(args: argparse.Namespace, stem: str, title: str, result: dict, report: str) -> None:
+    """Print ``report``; with ``--out``, also write ``STEM.json`` (the result) and ``STEM.md`` (title, command, report)."""
     from wordexperts.reporting import write_report
 
+    print(report)
     if args.out:
         markdown = f"# {title}\n\nCommand: `{command_line(f'wordexperts bench {stem}')}`\n\n{report}\n"
         print_written(write_report(args.out, markdown, markdown_name=stem, data={stem: result}))
@@ -38,9 +39,7 @@ def _bench_masking(args: argparse.Namespace) -> int:
     _benchmark_folder(args)
     rows, epochs = (500, 3) if args.quick else (args.rows, args.epochs)
     result = time_masking(rows=rows, epochs=epochs, batch_size=args.batch_size, seed=args.seed, n_threads=args.threads)
-    report = masking_report(result)
-    print(report)
-    _write_benchmark(args, "masking", "One pass vs row copying", result, report)
+    _report_benchmark(args, "masking", "One pass vs row copying", result, masking_report(result))
     return 0
 
 
@@ -50,9 +49,7 @@ def _bench_fit(args: argparse.Namespace) -> int:
     _benchmark_folder(args)
     epochs, repeats, rows = (5, 1, 10_000) if args.quick else (args.epochs, args.repeats, 100_000)
     result = time_fit_predict(epochs=epochs, repeats=repeats, predict_rows=rows, seed=args.seed, n_threads=args.threads)
-    report = fit_report(result)
-    print(report)
-    _write_benchmark(args, "fit", "Fit and predict speed", result, report)
+    _report_benchmark(args, "fit", "Fit and predict speed", result, fit_report(result))
     return 0
 
 
@@ -61,9 +58,7 @@ def _bench_analogy(args: argparse.Namespace) -> int:
 
     _benchmark_folder(args)
     result = time_glove_evaluation(protocol=args.protocol, threads=args.threads, quick=args.quick)
-    report = analogy_report(result, args.protocol)
-    print(report)
-    _write_benchmark(args, "analogy", "Analogy evaluation speed", result, report)
+    _report_benchmark(args, "analogy", "Analogy evaluation speed", result, analogy_report(result, args.protocol))
     return 0
 
 
