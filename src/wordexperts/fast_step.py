@@ -109,7 +109,7 @@ class OnePassTraining:
 
     def __init__(self, model: MaskedLanguageModel, tokens: torch.Tensor, positions: torch.Tensor, *, lr: float, eps: float):
         self.model, self.tokens, self.positions = model, tokens, positions
-        self.step = OnePassGradients(model, length=tokens.shape[1], positions=positions)
+        self.step = OnePassGradients(model, length=tokens.shape[1], positions=positions, words=observed_words(model, tokens))
         self.keys = self.step.keys(tokens)  # (N, L + P)
         self.targets = tokens[:, positions].contiguous()  # (N, P)
         self.adam = FusedAdam(self.step.parameters, lr=lr, eps=eps)
@@ -154,15 +154,26 @@ class OnePassTraining:
 FAST_KEYS = 1024  # (column, token) keys up to which the hand-derived step beats autograd (measured)
 
 
-def fast_road_refusal(model: MaskedLanguageModel, batching: str, masked_logits_kwargs: dict) -> str | None:
-    """Why :class:`OnePassTraining` cannot run these epochs, or ``None`` when it can."""
+def observed_words(model: MaskedLanguageModel, tokens: torch.Tensor) -> torch.Tensor:
+    """The distinct word ids ``column * n_tokens + token`` that ``tokens`` ``(N, L)`` hold: ``(W,)``, sorted."""
+    offsets = torch.arange(tokens.shape[1], device=tokens.device) * model.config.n_tokens
+    return torch.unique(tokens + offsets)
+
+
+def fast_road_refusal(
+    model: MaskedLanguageModel, batching: str, masked_logits_kwargs: dict, tokens: torch.Tensor | None = None
+) -> str | None:
+    """Why :class:`OnePassTraining` cannot run these epochs on ``tokens``, or ``None`` when it can."""
     if not fast_step_supported(model):
         return "the hand-derived step is for a single-block BidirectionalAttention"
-    keys = model.config.max_len * model.config.n_tokens
+    # Its key table holds every (column, token) pair the rows hold: past ~1000 keys it costs
+    # more memory and time than autograd (5 GB and 6x slower at 9,000 words over 8 columns).
+    if tokens is None:
+        keys, counted = model.config.max_len * model.config.n_tokens, "max_len * n_tokens"
+    else:
+        keys, counted = observed_words(model, tokens).numel(), "(column, token) pairs in the rows:"
     if keys > FAST_KEYS:
-        # Its key table holds every (column, token) pair: past ~1000 keys it costs more memory
-        # and time than autograd (5 GB and 6x slower at a 9,000-word vocabulary over 8 columns).
-        return f"the hand-derived step tabulates max_len * n_tokens = {keys} keys, more than {FAST_KEYS}"
+        return f"the hand-derived step tabulates {counted} {keys} keys, more than {FAST_KEYS}"
     if batching != "rows":
         return "the hand-derived step trains with batching='rows'"
     if set(masked_logits_kwargs) - {"method"} or masked_logits_kwargs.get("method", "auto") not in ("auto", "one_pass"):

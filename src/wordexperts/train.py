@@ -220,7 +220,7 @@ def train_mlm(
         model.to(resolve_device(device))
     tokens = model.check_tokens(tokens)
     here = tokens.device
-    why_not = fast_road_refusal(model, batching, masked_logits_kwargs)
+    why_not = fast_road_refusal(model, batching, masked_logits_kwargs, tokens)
     if fast and why_not is not None:
         raise ValueError(f"fast=True: {why_not}")
     fast = why_not is None and fast is not False

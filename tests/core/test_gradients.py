@@ -158,3 +158,18 @@ def test_lengths_and_positions_are_checked():
         OnePassGradients(model, length=4, positions=torch.arange(3))
     with pytest.raises(ValueError, match="positions must be"):
         OnePassGradients(model, length=2, positions=torch.tensor([2]))
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_observed_words_only_give_the_same_step(dtype):
+    # Per-column vocabularies: column j holds tokens 3j .. 3j+2 only, so most (column, token) keys never occur.
+    torch.manual_seed(0)
+    model = BidirectionalAttention(vocab_size=18, max_len=6, **ARCHITECTURES[0]).to(dtype).train()
+    x = torch.randint(0, 3, (16, 6)) + 3 * torch.arange(6)
+    p = torch.arange(6)
+    words = torch.unique(x + torch.arange(6) * model.config.n_tokens)
+    step = OnePassGradients(model, length=6, positions=p, words=words)
+    assert step.n_keys == words.numel() + 6 < 6 * model.config.n_tokens
+    assert largest_difference(step(step.keys(x), x), autograd_reference(model, x, p), 16 * 6) <= TOLERANCE[dtype]
+    with pytest.raises(ValueError, match="outside the words"):
+        step.keys(torch.full((1, 6), 17))  # token 17 belongs to the last column only

@@ -10,8 +10,8 @@ order of the sums and the number of calls (about 125 a step, forward and backwar
 
 The order of the sums is the mixture-of-experts form of paper.md §1. In a row's copy with
 position ``i`` masked, the key at column ``j`` holds one of ``n_tokens`` words, so its input
-``E e_t + p_j`` is one of ``L * n_tokens`` vectors: a table of *keys* ``(column, token)``,
-plus one key per query for its own masked slot (``E e_m + p_i``). Each key's gate logit
+``E e_t + p_j`` is one of at most ``L * n_tokens`` vectors (only the pairs the rows hold are
+needed): a table of *keys* ``(column, token)``, plus one key per query for its own masked slot (``E e_m + p_i``). Each key's gate logit
 ``g_i . (E e_t + p_j)`` for every query and head, and its value ``W_V (E e_t + p_j)`` (the
 expert), are computed once per step on that table rather than once per row::
 
@@ -86,6 +86,11 @@ class OnePassGradients:
     method="one_pass").backward()`` leaves in ``.grad``. The key bias has none: it cancels
     in every softmax. No autograd graph is built.
 
+    ``words`` (optional, ``(W,)``): the word ids ``column * n_tokens + token`` the rows can
+    hold; the key table then has ``W + P`` keys instead of ``L * n_tokens + P``. Leaving out
+    pairs no row holds changes nothing (their keys get no weight in any row) but the cost: with
+    per-column vocabularies, most (column, token) pairs never occur.
+
     ``dropout`` is ``None`` or the masks of a ``bert`` block's two dropout sites ``(2, d, B,
     P)``, holding 0 or ``1 / (1 - rate)``: ``dropout[0]`` multiplies the attention output and
     ``dropout[1]`` the feed-forward output, where :class:`~.attention.Readout` applies its two
@@ -107,7 +112,9 @@ class OnePassGradients:
         True
     """
 
-    def __init__(self, model: BidirectionalAttention, *, length: int, positions: torch.Tensor) -> None:
+    def __init__(
+        self, model: BidirectionalAttention, *, length: int, positions: torch.Tensor, words: torch.Tensor | None = None
+    ) -> None:
         if not fast_step_supported(model):
             raise ValueError("the hand-derived one-pass gradients need a single-block BidirectionalAttention")
         c = model.config
@@ -120,22 +127,32 @@ class OnePassGradients:
             raise ValueError(f"positions must be a non-empty 1-D tensor of positions in [0, {length}), got {positions}")
         L, P, T, H, dk = length, p.numel(), c.n_tokens, c.n_heads, c.d_head
         self.config, self.length, self.n_positions = c, L, P
-        self.n_words = L * T  # keys of the rows' words; then one own slot per query
-        self.n_keys = L * T + P
+        # The words' keys: every (column, token) pair, or only those the rows can hold.
+        if words is None:
+            words = torch.arange(L * T, device=device)
+        else:
+            words = torch.unique(words.to(device=device, dtype=torch.long))  # sorted
+            if words.numel() == 0 or int(words[0]) < 0 or int(words[-1]) >= L * T:
+                raise ValueError(f"words must be non-empty ids column * n_tokens + token in [0, {L * T})")
+        self.n_words = words.numel()  # keys of the rows' words; then one own slot per query
+        self.n_keys = self.n_words + P
+        self.word_keys = torch.full((L * T,), -1, dtype=torch.long, device=device)  # word id -> its key
+        self.word_keys[words] = torch.arange(self.n_words, device=device)
         self.normaliser_floor = torch.finfo(dtype).tiny ** _NORMALISER_EXPONENT
         self.bert, self.residual = c.block == "bert", c.residual or c.block == "bert"
         self.learned_positions = c.positional == "learned"
         self._views(model, length)
 
-        # Key k < L*T is (column k // T, token k % T); key L*T + q is query q's own masked slot.
+        # Key k < n_words is word words[k] (column words[k] // T, token words[k] % T); key
+        # n_words + q is query q's own masked slot.
         index = torch.arange(self.n_keys, device=device)
-        column = torch.cat([torch.arange(L, device=device).repeat_interleave(T), p])  # (K,)
-        token = torch.cat([torch.arange(T, device=device).repeat(L), torch.full((P,), c.mask_token, device=device)])
+        column = torch.cat([words // T, p])  # (K,)
+        token = torch.cat([words % T, torch.full((P,), c.mask_token, device=device)])
         # The keys' inputs E e_t + p_j as two 0/1 products, with E and with the positions.
         self.key_words = torch.nn.functional.one_hot(token, T).to(dtype)  # (K, T)
         self.key_columns = torch.nn.functional.one_hot(column, L).to(dtype)  # (K, L)
         self.key_inputs_t = torch.cat([self.key_words, self.key_columns], 1).T.contiguous()  # (T + L, K)
-        self.own_rows = torch.nn.functional.one_hot(index[L * T :], L * T + P).T.to(dtype).contiguous()  # (K, P)
+        self.own_rows = torch.nn.functional.one_hot(index[self.n_words :], self.n_keys).T.to(dtype).contiguous()  # (K, P)
         self.n_tokens = T
         self.zero = torch.zeros((), dtype=dtype, device=device)  # the ignored input of addmm(beta=0)
         # Query q sees neither the word in its own column nor the other queries' own slots.
@@ -150,7 +167,7 @@ class OnePassGradients:
         same_head = torch.eye(H, dtype=dtype, device=device).repeat_interleave(dk, 1)  # (H, H*dk)
         self.head_blocks = same_head[:, None, :].expand(H, dk, H * dk).contiguous()  # (H, dk, H*dk)
         self.head_blocks_scaled = (self.head_blocks * self.scale).view(1, H * dk, H * dk)
-        # Where e holds each query's own-slot weights (row L*T + q, block q, first coordinate).
+        # Where e holds each query's own-slot weights (row n_words + q, block q, first coordinate).
         q = torch.arange(P, device=device)
         own_block = (self.n_words + q) * (P * H * dk) + q * (H * dk)  # (P,)
         self.own_weights = (own_block[:, None] + torch.arange(0, H * dk, dk, device=device)).view(-1)  # (P*H,)
@@ -188,10 +205,14 @@ class OnePassGradients:
     def keys(self, x: torch.Tensor) -> torch.Tensor:
         """The keys each row of ``x`` ``(B, L)`` sums over: ``(B, L + P)``.
 
-        Its words, ``column * n_tokens + token``, then the ``P`` own slots (the same in every
-        row; each is hidden from all queries but its own).
+        Its words' keys (the key of ``column * n_tokens + token``), then the ``P`` own slots (the
+        same in every row; each is hidden from all queries but its own). A word outside the
+        ``words`` the step was built for is an error.
         """
-        return torch.cat([x + self.column_offsets, self.own_keys.expand(x.shape[0], -1)], 1)
+        words = self.word_keys[x + self.column_offsets]  # (B, L)
+        if bool((words < 0).any()):
+            raise ValueError("a row holds a (column, token) pair outside the words this step was built for")
+        return torch.cat([words, self.own_keys.expand(x.shape[0], -1)], 1)
 
     def _batch_constants(self, rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Bag offsets ``(B,)``, slot one-hot ``(P, B*P)`` and ``-1`` ``(1, B*P)`` for ``rows`` rows."""
