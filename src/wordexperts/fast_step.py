@@ -118,14 +118,19 @@ class OnePassTraining:
         self.masks = DropoutMasks(rate, dtype=self.step.parameters[0].dtype, device=tokens.device) if rate else None
         self.fallback_steps = 0
 
-    def epoch(self, order: torch.Tensor, batch_size: int) -> float:
-        """One pass over the rows in ``order`` ``(N,)``; returns the mean loss over masked slots."""
+    def epoch(self, order: torch.Tensor, batch_size: int, *, learning_rate=None) -> float:
+        """One pass over the rows in ``order`` ``(N,)``; returns the mean loss over masked slots.
+
+        ``learning_rate`` (a :class:`~wordexperts.train.LearningRate`), if given, sets every step's rate.
+        """
         self.model.train()
         step, names = self.step, self.step.names
         keys, targets = self.keys.index_select(0, order), self.targets.index_select(0, order)  # (N, L + P), (N, P)
         d, P, n = self.model.config.d_model, self.positions.numel(), order.numel()
         total = 0.0
         for start in range(0, n, batch_size):
+            if learning_rate is not None:
+                self.adam.lr = learning_rate.next()
             # Inference mode: no autograd bookkeeping at all, ~8% off a step of tiny operations.
             with torch.inference_mode():
                 dropout = None if self.masks is None else self.masks(2, d, min(batch_size, n - start), P)  # (2, d, B, P)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
@@ -107,6 +107,37 @@ class EarlyStopping:
         return True
 
 
+class LearningRate:
+    """The learning rate of each optimizer step: ``"constant"``, or ``"cosine"`` decay to zero.
+
+    ``"cosine"`` runs half a cosine from ``lr`` at the first step to zero after
+    ``total_steps`` (the epoch budget's steps): early stopping may end training before, at a
+    learning rate still well above zero. :meth:`next` gives the next step's rate.
+
+    Examples:
+        >>> rate = LearningRate(1.0, schedule="cosine", total_steps=4)
+        >>> [round(rate.next(), 3) for _ in range(5)]
+        [1.0, 0.854, 0.5, 0.146, 0.0]
+    """
+
+    SCHEDULES = ("constant", "cosine")
+
+    def __init__(self, lr: float, *, schedule: str = "constant", total_steps: int | None = None) -> None:
+        if schedule not in self.SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {self.SCHEDULES}, got {schedule!r}")
+        if schedule == "cosine":
+            check_positive_int("total_steps", total_steps)
+        self.lr, self.schedule, self.total_steps = float(lr), schedule, total_steps
+        self.steps = 0  # steps taken so far
+
+    def next(self) -> float:
+        """The rate of the next step (and count it)."""
+        t, self.steps = self.steps, self.steps + 1
+        if self.schedule == "constant":
+            return self.lr
+        return 0.5 * self.lr * (1.0 + math.cos(math.pi * min(t, self.total_steps) / self.total_steps))
+
+
 @dataclass
 class TrainingHistory:
     """Mean training loss and wall-clock seconds of each epoch."""
@@ -124,6 +155,7 @@ def train_epoch(
     generator: torch.Generator,
     positions: Positions = None,
     batching: Literal["rows", "copies"] = "rows",
+    learning_rate: LearningRate | None = None,
     **masked_logits_kwargs,
 ) -> float:
     """One shuffled pass over ``tokens`` ``(N, L)``; returns the mean loss over masked slots.
@@ -135,7 +167,8 @@ def train_epoch(
     together, and a step takes ``batch_size`` copies.
 
     This is the autograd road, with any ``optimizer``; :func:`train_mlm` takes the same rows
-    steps through :class:`OnePassTraining` where it applies.
+    steps through :class:`OnePassTraining` where it applies. ``learning_rate``, if given, sets
+    every step's rate.
     """
     check_positive_int("batch_size", batch_size)
     model.train()
@@ -165,6 +198,10 @@ def train_epoch(
             loss = cross_entropy(logits[torch.arange(index.numel()), slots[index]], targets[index])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if learning_rate is not None:
+            rate = learning_rate.next()
+            for group in optimizer.param_groups:
+                group["lr"] = rate
         optimizer.step()
         total += loss.item() * index.numel()
     return total / n
@@ -185,6 +222,8 @@ def train_mlm(
     n_threads: int | None = None,
     progress: bool = False,
     callback: Callable[[int, float], bool | None] | None = None,
+    status: Callable[[], Mapping[str, object]] | None = None,
+    lr_schedule: str = "constant",
     fast: bool | None = None,
     **masked_logits_kwargs,
 ) -> TrainingHistory:
@@ -198,6 +237,9 @@ def train_mlm(
     arguments go to ``masked_logits`` (for attention, ``method="one_pass"`` or ``"expand"``).
     ``callback(epoch, loss)``, if given, runs after every epoch (0-based) with that epoch's
     mean loss; returning ``True`` stops training there (early stopping lives in the caller).
+    ``status()``, if given, is shown on the progress bar after each epoch (say, the validation
+    loss and the best epoch). ``lr_schedule`` (:class:`LearningRate`): ``"constant"`` or
+    ``"cosine"`` decay to zero over the ``epochs`` budget.
 
     ``fast=None`` (default) trains a single-block :class:`BidirectionalAttention` with
     ``batching="rows"`` (and ``method`` absent, ``"auto"`` or ``"one_pass"``) through
@@ -229,23 +271,31 @@ def train_mlm(
     else:
         optimizer = make_optimizer(model, lr=lr, eps=eps)
     generator = torch.Generator().manual_seed(seed)
+    rows = tokens.shape[0] * (tokens.shape[1] if batching == "copies" else 1)
+    learning_rate = LearningRate(lr, schedule=lr_schedule, total_steps=epochs * math.ceil(rows / batch_size))
     history = TrainingHistory()
     forked = [here.index if here.index is not None else torch.cuda.current_device()] if here.type == "cuda" else []
     with torch_threads(n_threads), torch.random.fork_rng(devices=forked):
         torch.manual_seed(seed)  # dropout
         if fast:
             training = OnePassTraining(model, tokens, p, lr=lr, eps=eps)
-        for epoch in tqdm(range(epochs), desc="epochs", disable=not progress, leave=False):
+        bar = tqdm(range(epochs), desc="epochs", disable=not progress, leave=False)
+        for epoch in bar:
             started = time.perf_counter()
             if fast:  # the same shuffle as train_epoch's
-                loss = training.epoch(torch.randperm(tokens.shape[0], generator=generator).to(here), batch_size)
+                order = torch.randperm(tokens.shape[0], generator=generator).to(here)
+                loss = training.epoch(order, batch_size, learning_rate=learning_rate)
             else:
                 loss = train_epoch(
                     model, optimizer, tokens, batch_size=batch_size, generator=generator, positions=positions,
-                    batching=batching, **masked_logits_kwargs,
+                    batching=batching, learning_rate=learning_rate, **masked_logits_kwargs,
                 )
             history.seconds.append(time.perf_counter() - started)
             history.loss.append(loss)
-            if callback is not None and callback(epoch, loss):
+            stop = callback is not None and callback(epoch, loss)
+            if progress:
+                bar.set_postfix({"loss": f"{loss:.4f}", **(status() if status is not None else {})}, refresh=False)
+            if stop:
                 break
+        bar.close()
     return history

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import math
 import pickle
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -17,15 +18,16 @@ from sklearn.preprocessing import FunctionTransformer
 
 import wordexperts
 from wordexperts.files import ModelFileError
+from wordexperts.tabular.encoding import IdentifierWarning
 from wordexperts.tabular import (
     WordExpertsClassifier,
     WordExpertsImputer,
     WordExpertsRegressor,
     load,
 )
-from wordexperts.tabular.estimators import PATIENCE_STEPS, PRESETS
+from wordexperts.tabular.estimators import MAX_AUTO_EPOCHS, PRESETS, STEP_BUDGET, epoch_budget
 
-FAST = dict(epochs=40, lr=1e-2, random_state=0)  # few epochs, a larger step: fast tests
+FAST = dict(epochs=40, lr=1e-2, lr_schedule="constant", random_state=0)  # few epochs, a larger constant step: fast tests
 
 
 def mixed_table(n: int = 400, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -80,16 +82,36 @@ def test_same_seed_same_model_different_seed_different():
 def test_training_history_and_early_stopping():
     X, _ = mixed_table(300)
     y = np.random.default_rng(12345).choice(["a", "b"], 300)  # noise (another seed than X's): validation loss soon rises
-    model = WordExpertsClassifier(epochs=600, patience=3, lr=1e-2, random_state=0).fit(X, y)
+    model = WordExpertsClassifier(epochs=600, patience=3, lr=1e-2, lr_schedule="constant", random_state=0).fit(X, y)
     history = model.history_
     assert len(history["loss"]) == len(history["val_loss"]) == len(history["seconds"]) == model.n_epochs_
     assert model.n_epochs_ < 600  # stopped early
-    # patience is 3 epochs but never fewer than PATIENCE_STEPS steps: 270 training rows = 3 steps an epoch
-    assert model.n_epochs_ - model.best_epoch_ == max(3, math.ceil(PATIENCE_STEPS / 3)) == 334
+    assert model.n_epochs_ - model.best_epoch_ == 3  # patience means what it says: 3 epochs without improvement
     assert history["loss"][-1] < history["loss"][0] - 0.05  # it kept fitting the training noise
     assert min(history["val_loss"]) == pytest.approx(history["val_loss"][model.best_epoch_ - 1])
     paper = WordExpertsClassifier(preset="paper", epochs=4, random_state=0).fit(X, y)
     assert paper.n_epochs_ == 4 and paper.history_["val_loss"] == []  # the paper trains without early stopping
+
+
+def test_auto_epoch_budget_follows_the_table_size():
+    X, y = mixed_table(300)
+    model = WordExpertsClassifier(early_stopping=False, random_state=0).fit(X, y)  # 270 rows: 3 steps an epoch
+    assert model.n_epochs_ == epoch_budget("auto", n_rows=300, batch_size=128) == MAX_AUTO_EPOCHS
+    assert epoch_budget("auto", n_rows=128 * STEP_BUDGET // 20, batch_size=128) == 20  # large tables: fewer epochs
+    with pytest.raises(ValueError, match="epochs"):
+        WordExpertsClassifier(epochs="many").fit(X, y)
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        WordExpertsClassifier(lr_schedule="linear").fit(X, y)
+
+
+def test_validation_rows_are_stratified_by_class():
+    X, _ = mixed_table(400)
+    y = np.array(["rare"] * 40 + ["common"] * 360)
+    model = WordExpertsClassifier(epochs=1, random_state=0)
+    frame = X.assign(t=y)
+    train, valid = model._validation_split(frame, "t", model.resolved_params(), seed=5)
+    assert len(valid) == 40 and (y[valid] == "rare").sum() == 4  # 10% of each class
+    assert len(np.intersect1d(train, valid)) == 0 and len(train) + len(valid) == 400
 
 
 def test_presets_resolve_and_explicit_parameters_win():
@@ -195,7 +217,7 @@ def test_pipeline_grid_search_cross_validation_and_clone():
 # Parameters of every estimator that no preset sets, with their defaults; then each one's own.
 NOT_PRESET = dict(
     preset=None, bins=None, max_categories=1000, categorical=None, random_state=None, device="cpu", n_threads=1,
-    progress=False,
+    progress=False, id_columns="auto",
 )
 OWN = {WordExpertsClassifier: {}, WordExpertsRegressor: {"target_bins": None}, WordExpertsImputer: {"rounds": 1}}
 
@@ -211,7 +233,7 @@ def test_each_estimator_spells_out_its_keyword_only_parameters(cls):
     assert {name: parameters[name].default for name in [*NOT_PRESET, *OWN[cls]]} == {**NOT_PRESET, **OWN[cls]}
     settings = {
         **PRESETS["paper"], "preset": "paper", "bins": {"a": 3}, "max_categories": 50, "categorical": ["b"],
-        "random_state": 7, "device": "auto", "n_threads": 2, "progress": True,
+        "random_state": 7, "device": "auto", "n_threads": 2, "progress": True, "id_columns": ["a"],
         **{name: 5 for name in OWN[cls]},
     }
     assert set(settings) == set(parameters)
@@ -505,3 +527,25 @@ def test_bin_mse_uses_the_encoders_bins():
     tokens = model.encoder_.transform(pd.DataFrame(X, columns=["x0", "x1"]).assign(**{"<target>": y.astype(float)}))
     true_bin = tokens[:, -1] - model.encoder_.column_tokens("<target>")[0]
     assert model.bin_mse(X, y) == pytest.approx(np.mean((model.predict_bin(X) - true_bin) ** 2))
+
+
+def test_an_id_like_column_is_named_in_a_warning_and_ignored():
+    X, y = mixed_table(300)
+    X["customer"] = [f"c{i:04d}" for i in range(300)]
+    with pytest.warns(IdentifierWarning, match=r"column 'customer' looks like a row identifier \(300 distinct values in 300 rows\)"):
+        model = WordExpertsClassifier(**FAST).fit(X, y)
+    assert model.encoder_.n_values_[model.encoder_.columns_.index("customer")] == 1
+    renamed = X.assign(customer=[f"new{i}" for i in range(300)])  # other IDs, same predictions: the column is not read
+    np.testing.assert_array_equal(model.predict_proba(X), model.predict_proba(renamed))
+    assert load_roundtrip(model).encoder_.ignore == ["customer"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IdentifierWarning)  # named by the user: no warning, and it is read
+        kept = WordExpertsClassifier(**FAST, id_columns=[]).fit(X, y)
+    assert kept.encoder_.n_values_[kept.encoder_.columns_.index("customer")] == 300
+
+
+def load_roundtrip(model):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        return load(model.save(f"{folder}/model.safetensors"))

@@ -7,7 +7,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from wordexperts.tabular import WordExpertsClassifier, WordExpertsImputer, WordExpertsRegressor
 from wordexperts.tabular.estimators import expected_failed_checks
 
-FAST = dict(epochs=40, lr=1e-2, random_state=0)
+FAST = dict(epochs=40, lr=1e-2, lr_schedule="constant", random_state=0)  # few epochs, a larger constant step
 ESTIMATORS = [WordExpertsClassifier(**FAST), WordExpertsRegressor(**FAST), WordExpertsImputer(**FAST)]
 
 

@@ -393,6 +393,53 @@ def _resolve(key: object, columns: list[str], param: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+ID_LIKE_FRACTION = 0.9  # a categorical column with distinct values in at least this share of its rows is an ID
+ID_LIKE_MIN_ROWS = 50  # fewer non-missing rows decide nothing
+
+
+class IdentifierWarning(UserWarning):
+    """A column looks like a row identifier; the warning names it and says what was done."""
+
+
+def id_like_columns(frame: pd.DataFrame, *, categorical: list | tuple = ()) -> dict[str, str]:
+    """Columns of ``frame`` that look like row identifiers, each with the evidence: ``{column: why}``.
+
+    A categorical column (strings, or listed in ``categorical``) is one when its distinct
+    values number at least ``ID_LIKE_FRACTION`` of its non-missing rows; a numeric column
+    when its values are distinct integers filling most of a range (at most twice as wide as
+    the rows): a row number. Columns with fewer than ``ID_LIKE_MIN_ROWS`` non-missing values
+    are never flagged. An identifier tells a model nothing about new rows, and as tokens it
+    costs a vocabulary as large as the table.
+
+    Examples:
+        >>> frame = pd.DataFrame({"id": [f"r{i}" for i in range(60)], "x": ["a", "b"] * 30, "n": range(60)})
+        >>> id_like_columns(frame)
+        {'id': '60 distinct values in 60 rows', 'n': 'distinct integers 0..59 in 60 rows'}
+    """
+    found: dict[str, str] = {}
+    listed = set(categorical)
+    for name in frame.columns:
+        series = frame[name].dropna()
+        n = len(series)
+        if n < ID_LIKE_MIN_ROWS:
+            continue
+        kind = column_kind(name, series.dtype, name in listed)
+        if kind != "numeric":
+            distinct = series.nunique()
+            if distinct >= ID_LIKE_FRACTION * n:
+                found[name] = f"{distinct} distinct values in {n} rows"
+            continue
+        if is_bool_dtype(series.dtype):
+            continue
+        x = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
+        if not np.isfinite(x).all() or (x != np.round(x)).any():
+            continue
+        low, high = x.min(), x.max()
+        if len(np.unique(x)) == n and high - low + 1 <= 2 * n:
+            found[name] = f"distinct integers {low:.0f}..{high:.0f} in {n} rows"
+    return found
+
+
 def column_kind(name: str, dtype: object, listed: bool) -> str:
     """``"categorical"`` or ``"numeric"``: how a column of ``dtype`` is read (``listed``: named categorical).
 
@@ -437,8 +484,11 @@ class TableEncoder(BaseEstimator):
             ``category`` column's declared order); the rest, like values
             never seen in training, map to the column's unknown token. ``None``: keep all.
         categorical: columns to treat as categorical even if numeric.
+        ignore: columns whose values the model should not read, such as identifiers
+            (:func:`id_like_columns`): each keeps a single value (its most frequent category,
+            or one bin), so every row holds the same token there (or the missing token).
 
-    Columns in ``bins`` and ``categorical`` are names, or int positions (needed for arrays,
+    Columns in ``bins``, ``categorical`` and ``ignore`` are names, or int positions (needed for arrays,
     whose columns are named ``"x0" .. "x{k-1}"`` by :func:`as_frame`).
 
     Attributes (after fit):
@@ -487,14 +537,21 @@ class TableEncoder(BaseEstimator):
         shared_vocabulary: bool = False,
         max_categories: int | None = 1000,
         categorical: list | None = None,
+        ignore: list | None = None,
     ) -> None:
         self.n_bins = n_bins
         self.bins = bins
         self.shared_vocabulary = shared_vocabulary
         self.max_categories = max_categories
         self.categorical = categorical
+        self.ignore = ignore
 
     # -- fit -----------------------------------------------------------------------------------
+
+    def _ignored(self, columns: list[str]) -> set[str]:
+        if self.ignore is not None and isinstance(self.ignore, (str, dict)):
+            raise TypeError(f"ignore must be a list of columns, got {self.ignore!r}")
+        return {_resolve(key, columns, "ignore") for key in (self.ignore or [])}
 
     def _check_params(self, columns: list[str]) -> tuple[dict[str, int], set[str]]:
         check_positive_int("n_bins", self.n_bins)
@@ -523,6 +580,7 @@ class TableEncoder(BaseEstimator):
         frame, named = as_frame(X)
         columns = list(frame.columns)
         bins, categorical = self._check_params(columns)
+        ignored = self._ignored(columns)
 
         self.columns_ = columns
         self.n_columns_ = len(columns)
@@ -535,9 +593,9 @@ class TableEncoder(BaseEstimator):
             if name in bins and kind != "numeric":
                 raise ValueError(f"bins gives a bin count for column {name!r}, which is categorical")
             if kind == "numeric":
-                self._fit_numeric(name, series, bins.get(name, self.n_bins))
+                self._fit_numeric(name, series, 1 if name in ignored else bins.get(name, self.n_bins))
             else:
-                self._fit_categorical(name, series)
+                self._fit_categorical(name, series, 1 if name in ignored else self.max_categories)
         self._build_layout()
         return self
 
@@ -558,7 +616,7 @@ class TableEncoder(BaseEstimator):
         self.bin_means_[name] = means
         self.bin_counts_[name] = counts.astype(np.int64)
 
-    def _fit_categorical(self, name: str, series: pd.Series) -> None:
+    def _fit_categorical(self, name: str, series: pd.Series, max_categories: int | None) -> None:
         dtype = series.dtype
         if isinstance(dtype, pd.CategoricalDtype):
             # Declared order, unobserved categories dropped.
@@ -582,7 +640,7 @@ class TableEncoder(BaseEstimator):
                 values, counts = tally.index, tally.to_numpy()
         if value_type == "float":
             _check_finite(name, np.asarray(values, dtype=np.float64))
-        keep = _top_categories(np.asarray(counts), self.max_categories)
+        keep = _top_categories(np.asarray(counts), max_categories)
         cast = _CASTS[value_type]
         self.kinds_[name] = "categorical"
         self.categories_[name] = [cast(v.item() if isinstance(v, np.generic) else v) for v in values[keep]]
@@ -590,6 +648,7 @@ class TableEncoder(BaseEstimator):
         self.category_types_[name] = value_type
 
     def _build_layout(self) -> None:
+        self._ignored_names = self._ignored(self.columns_)
         self._lookup: dict[str, pd.Index] = {}
         n_values = []
         for name in self.columns_:
@@ -636,13 +695,17 @@ class TableEncoder(BaseEstimator):
                 _check_finite(name, np.asarray(declared, dtype=np.float64))
             found = lookup.get_indexer(declared)
             table = np.append(np.where(found == -1, _UNKNOWN, found), _MISSING).astype(np.int64)
-            return table[series.cat.codes.to_numpy()]
-        self._check_type(name, series, value_type)
-        if value_type in ("int", "float"):
-            _check_finite(name, series.to_numpy(dtype=np.float64, na_value=np.nan))
-        missing = series.isna().to_numpy()
-        found = lookup.get_indexer(series.to_numpy())
-        return np.where(missing, _MISSING, np.where(found == -1, _UNKNOWN, found)).astype(np.int64)
+            codes = table[series.cat.codes.to_numpy()]
+        else:
+            self._check_type(name, series, value_type)
+            if value_type in ("int", "float"):
+                _check_finite(name, series.to_numpy(dtype=np.float64, na_value=np.nan))
+            missing = series.isna().to_numpy()
+            found = lookup.get_indexer(series.to_numpy())
+            codes = np.where(missing, _MISSING, np.where(found == -1, _UNKNOWN, found)).astype(np.int64)
+        if name in self._ignored_names:  # every value is the one kept: the model cannot tell rows apart here
+            codes = np.where(codes == _MISSING, _MISSING, 0)
+        return codes
 
     @staticmethod
     def _check_type(name: str, series: pd.Series, value_type: str) -> None:
@@ -788,6 +851,7 @@ class TableEncoder(BaseEstimator):
                 "shared_vocabulary": bool(self.shared_vocabulary),
                 "max_categories": _plain(self.max_categories),
                 "categorical": categorical,
+                "ignore": None if self.ignore is None else [_plain(k) for k in self.ignore],
             },
             "names_given": self.names_given_,
             "columns": columns,
@@ -806,10 +870,8 @@ class TableEncoder(BaseEstimator):
         for key, kind in (("params", dict), ("columns", list), ("names_given", bool)):
             need(isinstance(d.get(key), kind), f"{key!r} must be a {kind.__name__}, got {d.get(key)!r}")
         params = d["params"]
-        need(
-            set(params) == {"n_bins", "bins", "shared_vocabulary", "max_categories", "categorical"},
-            f"params has keys {sorted(params)}",
-        )
+        known = {"n_bins", "bins", "shared_vocabulary", "max_categories", "categorical"}
+        need(set(params) in (known, known | {"ignore"}), f"params has keys {sorted(params)}")  # 0.4 files lack ignore
         bins = params["bins"]
         need(
             bins is None or (isinstance(bins, list) and all(isinstance(p, list) and len(p) == 2 for p in bins)),
@@ -829,6 +891,10 @@ class TableEncoder(BaseEstimator):
             shared_vocabulary=params["shared_vocabulary"],
             max_categories=params["max_categories"],
             categorical=params["categorical"],
+            ignore=params.get("ignore"),
+        )
+        need(
+            encoder.ignore is None or isinstance(encoder.ignore, list), "params.ignore must be null or a list"
         )
         need(len(d["columns"]) > 0, "columns is empty")
         names = [c.get("name") if isinstance(c, dict) else None for c in d["columns"]]
@@ -836,6 +902,7 @@ class TableEncoder(BaseEstimator):
         need(len(set(names)) == len(names), f"duplicate column names {names}")
         try:
             encoder._check_params(names)
+            encoder._ignored(names)
         except (TypeError, ValueError) as error:
             raise ValueError(f"malformed TableEncoder dict: {error}") from None
 

@@ -32,9 +32,14 @@ Our defaults, and why:
   the gates readable as one mixture over columns; ``d_model=32``, 4 heads of 8, feed-forward
   64: wide enough for tables with tens of columns, still milliseconds per step on a CPU;
 - Keras-style initialisation: on small tables it was worth 2 points of accuracy (paper.md);
-- early stopping on the target's loss over a 10% validation split (patience 20 epochs, at
-  most 300 epochs; the best epoch's weights are kept): real tables range from 200 rows to
-  millions, and no fixed epoch count suits both;
+- an epoch budget that follows the table's size (``epochs="auto"``: about ``STEP_BUDGET``
+  optimizer steps, 10 to 200 epochs, see :func:`epoch_budget`) with a cosine learning rate
+  that reaches zero at its end, and early stopping on the target's validation loss over a
+  10% split (stratified by class; ``patience`` 20 epochs, exactly; the best epoch's weights
+  are kept): real tables range from 200 rows to millions, and no fixed epoch count suits both;
+- a column that looks like a row identifier (:func:`~.encoding.id_like_columns`) is named in
+  an :class:`~.encoding.IdentifierWarning` and ignored (``id_columns="auto"``; pass a list to
+  name them yourself, or ``[]`` to read every column);
 - per-column vocabularies (a category means different things in different columns);
 - one intra-op thread: at tabular sizes, more threads than one made steps slower.
 """
@@ -46,6 +51,7 @@ import math
 import numbers
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -61,21 +67,29 @@ from .. import files
 from ..checks import check_positive_int, is_int
 from ..core import AttentionConfig, BidirectionalAttention, to_experts
 from ..core.masking import cross_entropy
-from ..train import EarlyStopping, resolve_device, torch_threads, train_mlm
-from .encoding import TableEncoder, as_frame, bin_codes, match_columns, positional_names
+from ..train import EarlyStopping, LearningRate, resolve_device, torch_threads, train_mlm
+from .encoding import (
+    IdentifierWarning,
+    TableEncoder,
+    as_frame,
+    bin_codes,
+    id_like_columns,
+    match_columns,
+    positional_names,
+)
 
 TARGET = "<target>"  # the target's column name inside the encoded table (not a valid user column name)
 
 PRESETS: dict[str | None, dict[str, Any]] = {
     None: dict(
         d_model=32, n_heads=4, d_ff=64, n_layers=1, dropout=0.1, init="keras", lr=3e-3, eps=1e-7,
-        epochs=300, batch_size=128, batching="rows", early_stopping=True, validation_fraction=0.1, patience=20,
-        n_bins=10, shared_vocabulary=False,
+        epochs="auto", lr_schedule="cosine", batch_size=128, batching="rows", early_stopping=True,
+        validation_fraction=0.1, patience=20, n_bins=10, shared_vocabulary=False,
     ),
     "paper": dict(
         d_model=20, n_heads=5, d_ff=5, n_layers=1, dropout=0.1, init="keras", lr=1e-3, eps=1e-7,
-        epochs=200, batch_size=128, batching="rows", early_stopping=False, validation_fraction=0.1, patience=20,
-        n_bins=10, shared_vocabulary=True,
+        epochs=200, lr_schedule="constant", batch_size=128, batching="rows", early_stopping=False,
+        validation_fraction=0.1, patience=20, n_bins=10, shared_vocabulary=True,
     ),
 }
 
@@ -105,8 +119,31 @@ def paper_tabular_config(*, n_columns: int = 6, n_bins: int = 10, dropout: float
     return table_attention_config({**PRESETS["paper"], "dropout": dropout}, vocab_size=n_bins, max_len=n_columns)
 
 
-PATIENCE_STEPS = 1000  # early stopping waits at least this many optimizer steps for an improvement
+# epochs="auto": enough epochs for STEP_BUDGET optimizer steps, within [MIN_AUTO_EPOCHS, MAX_AUTO_EPOCHS].
+STEP_BUDGET = 2000
+MIN_AUTO_EPOCHS, MAX_AUTO_EPOCHS = 10, 200
 PREDICT_CHUNK = 2048  # rows per forward pass at predict time: small chunks stay in cache (measured fastest)
+
+
+def epoch_budget(epochs: int | str, *, n_rows: int, batch_size: int) -> int:
+    """The number of epochs to train for: ``epochs``, or for ``"auto"`` the epochs that make
+    about ``STEP_BUDGET`` optimizer steps on ``n_rows`` training rows, kept within
+    ``[MIN_AUTO_EPOCHS, MAX_AUTO_EPOCHS]``.
+
+    A 700-row table (6 steps an epoch) gets 200 epochs at most, a 100,000-row one 10:
+    early stopping usually ends training sooner, and the cosine learning rate reaches zero at
+    the budget's end.
+
+    Examples:
+        >>> epoch_budget("auto", n_rows=700, batch_size=128), epoch_budget("auto", n_rows=100_000, batch_size=128)
+        (200, 10)
+        >>> epoch_budget(30, n_rows=700, batch_size=128)
+        30
+    """
+    if epochs != "auto":
+        return int(epochs)
+    steps_per_epoch = math.ceil(n_rows / batch_size)
+    return min(MAX_AUTO_EPOCHS, max(MIN_AUTO_EPOCHS, math.ceil(STEP_BUDGET / steps_per_epoch)))
 
 
 def _resolve_seed(random_state: object) -> int:
@@ -211,6 +248,7 @@ class _WordExpertsTable(BaseEstimator):
         encoder = TableEncoder(
             n_bins=params["n_bins"], bins=bins or None, shared_vocabulary=params["shared_vocabulary"],
             max_categories=self.max_categories, categorical=categorical or None,
+            ignore=self._identifiers(table.drop(columns=[target]) if target else table, categorical) or None,
         )
         tokens = torch.as_tensor(encoder.fit_transform(table), dtype=torch.long)  # (N, L)
         config = self._model_config(params, encoder)
@@ -221,14 +259,8 @@ class _WordExpertsTable(BaseEstimator):
         model.to(device)
         tokens = tokens.to(device)
 
-        n = tokens.shape[0]
         position = encoder.n_columns_ - 1 if target is not None else None
-        train_rows, valid_rows = np.arange(n), None
-        if params["early_stopping"]:
-            n_valid = int(round(params["validation_fraction"] * n))
-            if n_valid >= 1 and n - n_valid >= 1:
-                order = np.random.default_rng(seed).permutation(n)
-                valid_rows, train_rows = np.sort(order[:n_valid]), np.sort(order[n_valid:])
+        train_rows, valid_rows = self._validation_split(table, target, params, seed)
         train_tokens = tokens[torch.as_tensor(train_rows, device=device)]
         valid_tokens = None if valid_rows is None else tokens[torch.as_tensor(valid_rows, device=device)]
 
@@ -236,11 +268,9 @@ class _WordExpertsTable(BaseEstimator):
         self.model_ = model
         self.target_position_ = position
         history: dict[str, list[float]] = {"loss": [], "val_loss": [], "seconds": []}
-        # Patience in epochs, but never fewer than PATIENCE_STEPS optimizer steps: on small
-        # tables an epoch is one or two steps, and a few dozen steps decide nothing.
         copies = encoder.n_columns_ if params["batching"] == "copies" else 1
-        steps_per_epoch = math.ceil(len(train_rows) * copies / params["batch_size"])
-        stopping = EarlyStopping(max(params["patience"], math.ceil(PATIENCE_STEPS / steps_per_epoch)), min_delta=1e-6)
+        epochs = epoch_budget(params["epochs"], n_rows=len(train_rows) * copies, batch_size=params["batch_size"])
+        stopping = EarlyStopping(params["patience"], min_delta=1e-6)
 
         def on_epoch(epoch: int, loss: float) -> bool:
             history["loss"].append(float(loss))
@@ -250,11 +280,16 @@ class _WordExpertsTable(BaseEstimator):
             history["val_loss"].append(val)
             return stopping.update(val, model)
 
+        def status() -> dict[str, str]:
+            if not history["val_loss"]:
+                return {}
+            return {"val_loss": f"{history['val_loss'][-1]:.4f}", "best_epoch": str(stopping.best_epoch)}
+
         started = time.perf_counter()
         trained = train_mlm(
-            model, train_tokens, epochs=params["epochs"], batch_size=params["batch_size"], lr=params["lr"],
+            model, train_tokens, epochs=epochs, batch_size=params["batch_size"], lr=params["lr"],
             eps=params["eps"], batching=params["batching"], seed=seed, n_threads=self.n_threads,
-            progress=self.progress, callback=on_epoch,
+            progress=self.progress, callback=on_epoch, status=status, lr_schedule=params["lr_schedule"],
         )
         history["seconds"] = list(trained.seconds)
         restored = stopping.restore(model)
@@ -263,6 +298,45 @@ class _WordExpertsTable(BaseEstimator):
         self.history_ = history
         self.n_epochs_ = len(history["loss"])
         self.best_epoch_ = stopping.best_epoch if restored else self.n_epochs_
+
+    def _identifiers(self, features: pd.DataFrame, categorical: list[str]) -> list[str]:
+        """The feature columns the model ignores: ``id_columns``, or the ID-like ones found ("auto")."""
+        if self.id_columns == "auto":
+            found = id_like_columns(features, categorical=categorical)
+            for name, why in found.items():
+                warnings.warn(
+                    f"column {name!r} looks like a row identifier ({why}); the model ignores it "
+                    f"(pass id_columns=[] to use it, or drop it)",
+                    IdentifierWarning,
+                    stacklevel=4,
+                )
+            return list(found)
+        if self.id_columns is None:
+            return []
+        if isinstance(self.id_columns, (str, dict)) or not hasattr(self.id_columns, "__iter__"):
+            raise ValueError(f"id_columns must be 'auto', None or a list of columns, got {self.id_columns!r}")
+        return list(self.id_columns)
+
+    def _validation_split(
+        self, table: pd.DataFrame, target: str | None, params: dict, seed: int
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Training and validation row positions: ``validation_fraction`` of the rows held out
+        for early stopping (stratified by class in a classifier), or all rows and ``None``."""
+        n = len(table)
+        n_valid = int(round(params["validation_fraction"] * n))
+        if not params["early_stopping"] or n_valid < 1 or n - n_valid < 1:
+            return np.arange(n), None
+        order = np.random.default_rng(seed).permutation(n)
+        valid = order[:n_valid]
+        if isinstance(self, ClassifierMixin):
+            from sklearn.model_selection import train_test_split
+
+            labels = table[target].to_numpy()
+            counts = pd.Series(labels).value_counts()
+            if counts.min() >= 2 and n_valid >= len(counts) and n - n_valid >= len(counts):
+                _, valid = train_test_split(np.arange(n), test_size=n_valid, stratify=labels, random_state=seed % 2**32)
+        valid = np.sort(valid)
+        return np.setdiff1d(np.arange(n), valid), valid
 
     def _validation_loss(self, tokens: torch.Tensor, rows: pd.DataFrame) -> float:
         """Mean cross-entropy of the validation rows: the target's, or every column's (imputer)."""
@@ -443,7 +517,7 @@ class _WordExpertsTable(BaseEstimator):
         return tags
 
 
-_INTS = ("d_model", "n_heads", "d_ff", "n_layers", "epochs", "batch_size", "patience", "n_bins")
+_INTS = ("d_model", "n_heads", "d_ff", "n_layers", "batch_size", "patience", "n_bins")
 _FLOATS = {"lr": (0.0, math.inf), "eps": (0.0, math.inf), "dropout": (-1e-12, 1.0), "validation_fraction": (0.0, 1.0)}
 
 
@@ -451,6 +525,10 @@ def _checked(params: dict) -> dict:
     """Settings as plain python values (numpy ints from a grid are fine), each in its range."""
     for name in _INTS:
         params[name] = check_positive_int(name, params[name])
+    if params["epochs"] != "auto":
+        params["epochs"] = check_positive_int("epochs", params["epochs"])
+    if params["lr_schedule"] not in LearningRate.SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {LearningRate.SCHEDULES}, got {params['lr_schedule']!r}")
     for name, (low, high) in _FLOATS.items():
         value = params[name]
         if not isinstance(value, numbers.Real) or isinstance(value, bool) or not low < float(value) < high:
@@ -552,7 +630,8 @@ class WordExpertsClassifier(ClassifierMixin, _WordExpertsTable):
         init: str | None = None,
         lr: float | None = None,
         eps: float | None = None,
-        epochs: int | None = None,
+        epochs: int | str | None = None,
+        lr_schedule: str | None = None,
         batch_size: int | None = None,
         batching: str | None = None,
         early_stopping: bool | None = None,
@@ -563,6 +642,7 @@ class WordExpertsClassifier(ClassifierMixin, _WordExpertsTable):
         shared_vocabulary: bool | None = None,
         max_categories: int = 1000,
         categorical: list[str] | None = None,
+        id_columns: str | list[str] | None = "auto",
         random_state: int | np.random.RandomState | None = None,
         device: str = "cpu",
         n_threads: int | None = 1,
@@ -578,6 +658,7 @@ class WordExpertsClassifier(ClassifierMixin, _WordExpertsTable):
         self.lr = lr
         self.eps = eps
         self.epochs = epochs
+        self.lr_schedule = lr_schedule
         self.batch_size = batch_size
         self.batching = batching
         self.early_stopping = early_stopping
@@ -588,6 +669,7 @@ class WordExpertsClassifier(ClassifierMixin, _WordExpertsTable):
         self.shared_vocabulary = shared_vocabulary
         self.max_categories = max_categories
         self.categorical = categorical
+        self.id_columns = id_columns
         self.random_state = random_state
         self.device = device
         self.n_threads = n_threads
@@ -650,7 +732,7 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
         >>> rng = np.random.default_rng(0)
         >>> X = rng.normal(size=(300, 3))
         >>> y = 3 * X[:, 0] + rng.normal(scale=0.1, size=300)
-        >>> model = WordExpertsRegressor(epochs=40, random_state=0).fit(X, y)
+        >>> model = WordExpertsRegressor(random_state=0).fit(X, y)
         >>> bool(model.score(X, y) > 0.8)
         True
     """
@@ -667,7 +749,8 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
         init: str | None = None,
         lr: float | None = None,
         eps: float | None = None,
-        epochs: int | None = None,
+        epochs: int | str | None = None,
+        lr_schedule: str | None = None,
         batch_size: int | None = None,
         batching: str | None = None,
         early_stopping: bool | None = None,
@@ -679,6 +762,7 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
         shared_vocabulary: bool | None = None,
         max_categories: int = 1000,
         categorical: list[str] | None = None,
+        id_columns: str | list[str] | None = "auto",
         random_state: int | np.random.RandomState | None = None,
         device: str = "cpu",
         n_threads: int | None = 1,
@@ -694,6 +778,7 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
         self.lr = lr
         self.eps = eps
         self.epochs = epochs
+        self.lr_schedule = lr_schedule
         self.batch_size = batch_size
         self.batching = batching
         self.early_stopping = early_stopping
@@ -705,6 +790,7 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
         self.shared_vocabulary = shared_vocabulary
         self.max_categories = max_categories
         self.categorical = categorical
+        self.id_columns = id_columns
         self.random_state = random_state
         self.device = device
         self.n_threads = n_threads
@@ -805,7 +891,8 @@ class WordExpertsImputer(TransformerMixin, _WordExpertsTable):
         init: str | None = None,
         lr: float | None = None,
         eps: float | None = None,
-        epochs: int | None = None,
+        epochs: int | str | None = None,
+        lr_schedule: str | None = None,
         batch_size: int | None = None,
         batching: str | None = None,
         early_stopping: bool | None = None,
@@ -816,6 +903,7 @@ class WordExpertsImputer(TransformerMixin, _WordExpertsTable):
         shared_vocabulary: bool | None = None,
         max_categories: int = 1000,
         categorical: list[str] | None = None,
+        id_columns: str | list[str] | None = "auto",
         random_state: int | np.random.RandomState | None = None,
         device: str = "cpu",
         n_threads: int | None = 1,
@@ -832,6 +920,7 @@ class WordExpertsImputer(TransformerMixin, _WordExpertsTable):
         self.lr = lr
         self.eps = eps
         self.epochs = epochs
+        self.lr_schedule = lr_schedule
         self.batch_size = batch_size
         self.batching = batching
         self.early_stopping = early_stopping
@@ -842,6 +931,7 @@ class WordExpertsImputer(TransformerMixin, _WordExpertsTable):
         self.shared_vocabulary = shared_vocabulary
         self.max_categories = max_categories
         self.categorical = categorical
+        self.id_columns = id_columns
         self.random_state = random_state
         self.device = device
         self.n_threads = n_threads
