@@ -549,3 +549,33 @@ def load_roundtrip(model):
 
     with tempfile.TemporaryDirectory() as folder:
         return load(model.save(f"{folder}/model.safetensors"))
+
+
+def test_an_ensemble_averages_its_members_and_saves_them_all(tmp_path):
+    X, y = mixed_table(300)
+    model = WordExpertsClassifier(**FAST, n_members=3).fit(X, y)
+    assert len(model.models_) == 3 and model.model_ is model.models_[0]
+    first = [p.detach().clone() for p in model.models_[0].parameters()]
+    assert any(not torch.equal(a, b) for a, b in zip(first, model.models_[1].parameters()))  # members differ
+    proba = model.predict_proba(X)
+    alone = []
+    for member in model.models_:  # each member as a model of its own
+        single = clone(model).set_params(n_members=1)
+        single.__dict__.update({k: v for k, v in vars(model).items() if k.endswith("_")})
+        single.models_, single.model_ = [member], member
+        alone.append(single.predict_proba(X))
+    np.testing.assert_allclose(proba, np.mean(alone, axis=0), atol=1e-12)
+    gates = model.explain(X.head(20))
+    each = [model.explain(X.head(20), member=i) for i in range(3)]
+    np.testing.assert_allclose(gates.to_numpy(), np.mean([g.to_numpy() for g in each], axis=0), atol=1e-12)
+    with pytest.raises(ValueError, match=r"member must be None or an int in \[0, 3\)"):
+        model.explain(X.head(2), member=3)
+    loaded = load(model.save(tmp_path / "ensemble.safetensors"))
+    assert len(loaded.models_) == 3
+    np.testing.assert_array_equal(loaded.predict_proba(X), proba)
+    # Without early stopping, member 0 is the single model, step for step (same start, shuffles, dropout)
+    settings = {**FAST, "early_stopping": False, "epochs": 5}
+    single = WordExpertsClassifier(**settings).fit(X, y)
+    packed = WordExpertsClassifier(**settings, n_members=2).fit(X, y)
+    for a, b in zip(single.model_.parameters(), packed.models_[0].parameters(), strict=True):
+        assert torch.equal(a, b)

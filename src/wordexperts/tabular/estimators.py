@@ -46,6 +46,7 @@ Our defaults, and why:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import numbers
@@ -66,7 +67,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .. import files
 from ..checks import check_positive_int, is_int
 from ..core import AttentionConfig, BidirectionalAttention, to_experts
-from ..core.masking import cross_entropy
 from ..train import EarlyStopping, LearningRate, resolve_device, torch_threads, train_mlm
 from .encoding import (
     IdentifierWarning,
@@ -84,12 +84,12 @@ PRESETS: dict[str | None, dict[str, Any]] = {
     None: dict(
         d_model=32, n_heads=4, d_ff=64, n_layers=1, dropout=0.1, init="keras", lr=3e-3, eps=1e-7,
         epochs="auto", lr_schedule="cosine", batch_size=128, batching="rows", early_stopping=True,
-        validation_fraction=0.1, patience=20, n_bins=10, shared_vocabulary=False,
+        validation_fraction=0.1, patience=20, n_bins=10, shared_vocabulary=False, n_members=1,
     ),
     "paper": dict(
         d_model=20, n_heads=5, d_ff=5, n_layers=1, dropout=0.1, init="keras", lr=1e-3, eps=1e-7,
         epochs=200, lr_schedule="constant", batch_size=128, batching="rows", early_stopping=False,
-        validation_fraction=0.1, patience=20, n_bins=10, shared_vocabulary=True,
+        validation_fraction=0.1, patience=20, n_bins=10, shared_vocabulary=True, n_members=1,
     ),
 }
 
@@ -254,9 +254,9 @@ class _WordExpertsTable(BaseEstimator):
         config = self._model_config(params, encoder)
         device = resolve_device(self.device)
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = BidirectionalAttention(config)
-        model.to(device)
+            torch.manual_seed(seed)  # member 0 is the model a single fit would start from
+            members = [BidirectionalAttention(config).to(device) for _ in range(params["n_members"])]
+        ensemble = torch.nn.ModuleList(members)
         tokens = tokens.to(device)
 
         position = encoder.n_columns_ - 1 if target is not None else None
@@ -265,7 +265,8 @@ class _WordExpertsTable(BaseEstimator):
         valid_tokens = None if valid_rows is None else tokens[torch.as_tensor(valid_rows, device=device)]
 
         self.encoder_ = encoder
-        self.model_ = model
+        self.models_ = members
+        self.model_ = members[0]
         self.target_position_ = position
         history: dict[str, list[float]] = {"loss": [], "val_loss": [], "seconds": []}
         copies = encoder.n_columns_ if params["batching"] == "copies" else 1
@@ -278,7 +279,7 @@ class _WordExpertsTable(BaseEstimator):
                 return False
             val = self._validation_loss(valid_tokens, table.iloc[valid_rows])
             history["val_loss"].append(val)
-            return stopping.update(val, model)
+            return stopping.update(val, ensemble)
 
         def status() -> dict[str, str]:
             if not history["val_loss"]:
@@ -287,13 +288,13 @@ class _WordExpertsTable(BaseEstimator):
 
         started = time.perf_counter()
         trained = train_mlm(
-            model, train_tokens, epochs=epochs, batch_size=params["batch_size"], lr=params["lr"],
+            members, train_tokens, epochs=epochs, batch_size=params["batch_size"], lr=params["lr"],
             eps=params["eps"], batching=params["batching"], seed=seed, n_threads=self.n_threads,
             progress=self.progress, callback=on_epoch, status=status, lr_schedule=params["lr_schedule"],
         )
         history["seconds"] = list(trained.seconds)
-        restored = stopping.restore(model)
-        model.eval()
+        restored = stopping.restore(ensemble)
+        ensemble.eval()
         self.fit_seconds_ = time.perf_counter() - started
         self.history_ = history
         self.n_epochs_ = len(history["loss"])
@@ -339,40 +340,56 @@ class _WordExpertsTable(BaseEstimator):
         return np.setdiff1d(np.arange(n), valid), valid
 
     def _validation_loss(self, tokens: torch.Tensor, rows: pd.DataFrame) -> float:
-        """Mean cross-entropy of the validation rows: the target's, or every column's (imputer)."""
-        model = self.model_
-        was_training = model.training
-        model.eval()
-        with torch.no_grad():
+        """The validation rows' mean cross-entropy: of the target's probabilities as ``predict_proba``
+        gives them (the members' average), or for an imputer of every column masked in turn."""
+        with self._evaluating(), torch.no_grad():
             if self.target_position_ is None:
-                loss = model.mlm_loss_at(tokens, torch.arange(tokens.shape[1], device=tokens.device))
-            else:
-                logits = self._column_logits(tokens, self.target_position_)
-                loss = cross_entropy(logits, tokens[:, self.target_position_])
-        model.train(was_training)
-        return float(loss)
+                positions = torch.arange(tokens.shape[1], device=tokens.device)
+                return float(sum(float(m.mlm_loss_at(tokens, positions)) for m in self.models_) / len(self.models_))
+            allowed = self._allowed_tokens(TARGET, tokens.device)
+            proba = self._probabilities(tokens, self.target_position_, allowed)  # (N, K)
+            index = torch.searchsorted(allowed, tokens[:, self.target_position_].contiguous())  # (N,)
+            picked = proba.gather(1, index[:, None].clamp(max=allowed.numel() - 1))[:, 0]
+            return float(-torch.log(picked.clamp_min(1e-300)).mean())
 
     # ---- masking ----
 
-    def _column_logits(self, tokens: torch.Tensor, position: int) -> torch.Tensor:
-        """Logits ``(N, V)`` of ``position`` masked alone, in chunks.
+    @contextlib.contextmanager
+    def _evaluating(self):
+        """The members in eval mode (no dropout) for the block, then as they were."""
+        modes = [m.training for m in self.models_]
+        for m in self.models_:
+            m.eval()
+        try:
+            yield
+        finally:
+            for m, mode in zip(self.models_, modes, strict=True):
+                m.train(mode)
 
-        The encoder made ``tokens``, so they skip the model's checks (``masked_logits_at``).
+    def _allowed_tokens(self, column: str, device: torch.device) -> torch.Tensor:
+        """``column``'s real-value tokens ``(K,)``, sorted."""
+        return torch.as_tensor(self.encoder_.column_tokens(column), dtype=torch.long, device=device)
+
+    def _probabilities(self, tokens: torch.Tensor, position: int, allowed: torch.Tensor) -> torch.Tensor:
+        """``P(value | rest of the row)`` ``(N, K)`` float64 over the ``allowed`` tokens of the
+        column at ``position``, masked alone; an ensemble's is its members' average.
+
+        Chunked; the encoder made ``tokens``, so they skip the model's checks (``masked_logits_at``).
         """
         p = torch.tensor([position], device=tokens.device)
-        out = [self.model_.masked_logits_at(chunk, p)[:, 0] for chunk in tokens.split(PREDICT_CHUNK)]
+        out = []
+        for chunk in tokens.split(PREDICT_CHUNK):
+            members = [torch.softmax(m.masked_logits_at(chunk, p)[:, 0, allowed].double(), dim=1) for m in self.models_]
+            out.append(torch.stack(members).mean(0))  # (n, K)
         return torch.cat(out)
 
     def _column_probabilities(self, tokens: np.ndarray, column: str) -> np.ndarray:
         """``P(value | rest of the row)`` over ``column``'s real values: ``(N, K)`` float64."""
         position = self.encoder_.columns_.index(column)
-        allowed = torch.as_tensor(self.encoder_.column_tokens(column), dtype=torch.long)
         device = next(self.model_.parameters()).device
         x = torch.as_tensor(tokens, dtype=torch.long, device=device)
-        self.model_.eval()
-        with torch_threads(self.n_threads), torch.no_grad():
-            logits = self._column_logits(x, position)[:, allowed.to(device)]  # (N, K)
-            proba = torch.softmax(logits.double(), dim=1).cpu().numpy()
+        with self._evaluating(), torch_threads(self.n_threads), torch.no_grad():
+            proba = self._probabilities(x, position, self._allowed_tokens(column, device)).cpu().numpy()
         if not np.isfinite(proba).all():
             raise FloatingPointError(f"the model produced non-finite probabilities for column {column!r}")
         return proba
@@ -390,11 +407,13 @@ class _WordExpertsTable(BaseEstimator):
 
     # ---- the mixture-of-experts view ----
 
-    def explain(self, X: object, *, column: str | None = None) -> pd.DataFrame:
+    def explain(self, X: object, *, column: str | None = None, member: int | None = None) -> pd.DataFrame:
         """Gate weights the masked target (or ``column``) puts on every column, row by row.
 
         For a single-block model these are the mixture weights of paper.md §1: the masked
         position's prediction is a gate-weighted average of one expert vector per column.
+        An ensemble (``n_members > 1``) gives its members' average, or member ``member``'s
+        (``0 .. n_members - 1``; each member is a model of its own: ``to_experts(models_[i])``).
 
         Shape:
             ``(n_rows, (H + 1) * L)``: columns a MultiIndex ``(head, column)`` with heads
@@ -416,13 +435,22 @@ class _WordExpertsTable(BaseEstimator):
             if column not in names:
                 raise ValueError(f"column {column!r} is not one of the model's columns {names}")
             position = names.index(column)
+        if member is None:
+            chosen = self.models_
+        elif is_int(member) and 0 <= member < len(self.models_):
+            chosen = [self.models_[member]]
+        else:
+            raise ValueError(f"member must be None or an int in [0, {len(self.models_)}), got {member!r}")
         tokens = torch.as_tensor(self._features_tokens(X), dtype=torch.long)
-        experts = to_experts(copy.deepcopy(self.model_).cpu().float())  # the fitted model stays where it is
         p = torch.tensor([position])
+        gates = 0.0
         with torch_threads(self.n_threads), torch.no_grad():
-            gates = torch.cat(
-                [experts.gates_at(chunk, p)[:, :, 0] for chunk in tokens.split(PREDICT_CHUNK)]
-            ).double().numpy()  # (N, H, L)
+            for model in chosen:
+                experts = to_experts(copy.deepcopy(model).cpu().float())  # the fitted model stays where it is
+                gates = gates + torch.cat(
+                    [experts.gates_at(chunk, p)[:, :, 0] for chunk in tokens.split(PREDICT_CHUNK)]
+                ).double().numpy()  # (N, H, L)
+        gates = gates / len(chosen)
         H = gates.shape[1]
         blocks = [gates[:, h] for h in range(H)] + [gates.sum(axis=1)]
         heads = [f"head {h}" for h in range(H)] + ["sum"]
@@ -458,7 +486,11 @@ class _WordExpertsTable(BaseEstimator):
             "encoder": self.encoder_.to_dict(),
             "fitted": self._fitted_document(),
         }
-        tensors = {name: t.float() for name, t in self.model_.state_dict().items()}
+        tensors = {
+            _member_prefix(i, len(self.models_)) + name: t.float()
+            for i, model in enumerate(self.models_)
+            for name, t in model.state_dict().items()
+        }
         return files.write_model_file(path, tensors, document)
 
     def _fitted_document(self) -> dict:
@@ -467,6 +499,7 @@ class _WordExpertsTable(BaseEstimator):
             "feature_names_in": None if not hasattr(self, "feature_names_in_") else [str(c) for c in self.feature_names_in_],
             "target_position": self.target_position_,
             "target_name": getattr(self, "target_name_", None),
+            "n_members": len(self.models_),
             "history": self.history_,
             "n_epochs": self.n_epochs_,
             "best_epoch": self.best_epoch_,
@@ -476,12 +509,17 @@ class _WordExpertsTable(BaseEstimator):
     def _restore(self, tensors: dict, document: dict, device: str | None = None) -> None:
         fitted = document["fitted"]
         self.encoder_ = TableEncoder.from_dict(document["encoder"])
-        model = BidirectionalAttention(AttentionConfig(**document["config"]))
-        model.load_state_dict(tensors)
-        model.eval()
+        k = fitted.get("n_members", 1)  # files of 0.4 hold one model
         # A model fitted on a GPU opens on a machine without one, on the CPU.
         device = resolve_device("auto" if self.device != "cpu" else "cpu") if device is None else resolve_device(device)
-        self.model_ = model.to(device)
+        members = []
+        for i in range(k):
+            prefix = _member_prefix(i, k)
+            model = BidirectionalAttention(AttentionConfig(**document["config"]))
+            model.load_state_dict({name[len(prefix) :]: t for name, t in tensors.items() if name.startswith(prefix)})
+            members.append(model.eval().to(device))
+        self.models_ = members
+        self.model_ = members[0]
         self.n_features_in_ = fitted["n_features_in"]
         if fitted["feature_names_in"] is not None:
             self.feature_names_in_ = np.asarray(fitted["feature_names_in"], dtype=object)
@@ -517,7 +555,12 @@ class _WordExpertsTable(BaseEstimator):
         return tags
 
 
-_INTS = ("d_model", "n_heads", "d_ff", "n_layers", "batch_size", "patience", "n_bins")
+def _member_prefix(i: int, n_members: int) -> str:
+    """Member ``i``'s tensor names in a model file: plain for a single model, ``member{i}.`` in an ensemble."""
+    return "" if n_members == 1 else f"member{i}."
+
+
+_INTS = ("d_model", "n_heads", "d_ff", "n_layers", "batch_size", "patience", "n_bins", "n_members")
 _FLOATS = {"lr": (0.0, math.inf), "eps": (0.0, math.inf), "dropout": (-1e-12, 1.0), "validation_fraction": (0.0, 1.0)}
 
 
@@ -640,6 +683,7 @@ class WordExpertsClassifier(ClassifierMixin, _WordExpertsTable):
         n_bins: int | None = None,
         bins: dict[str, int] | None = None,
         shared_vocabulary: bool | None = None,
+        n_members: int | None = None,
         max_categories: int = 1000,
         categorical: list[str] | None = None,
         id_columns: str | list[str] | None = "auto",
@@ -667,6 +711,7 @@ class WordExpertsClassifier(ClassifierMixin, _WordExpertsTable):
         self.n_bins = n_bins
         self.bins = bins
         self.shared_vocabulary = shared_vocabulary
+        self.n_members = n_members
         self.max_categories = max_categories
         self.categorical = categorical
         self.id_columns = id_columns
@@ -760,6 +805,7 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
         bins: dict[str, int] | None = None,
         target_bins: int | None = None,
         shared_vocabulary: bool | None = None,
+        n_members: int | None = None,
         max_categories: int = 1000,
         categorical: list[str] | None = None,
         id_columns: str | list[str] | None = "auto",
@@ -788,6 +834,7 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
         self.bins = bins
         self.target_bins = target_bins
         self.shared_vocabulary = shared_vocabulary
+        self.n_members = n_members
         self.max_categories = max_categories
         self.categorical = categorical
         self.id_columns = id_columns
@@ -819,14 +866,9 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
 
         (The bins' cross-entropy bottoms out long before the expectation stops improving.)
         """
-        model = self.model_
-        was_training = model.training
         means = torch.as_tensor(np.asarray(self.encoder_.bin_means_[TARGET], dtype=np.float64))
-        allowed = torch.as_tensor(self.encoder_.column_tokens(TARGET), dtype=torch.long, device=tokens.device)
-        model.eval()
-        with torch.no_grad():
-            proba = torch.softmax(self._column_logits(tokens, self.target_position_)[:, allowed].double(), dim=1)
-        model.train(was_training)
+        with self._evaluating(), torch.no_grad():
+            proba = self._probabilities(tokens, self.target_position_, self._allowed_tokens(TARGET, tokens.device))
         expectation = proba.cpu() @ means
         return float(np.mean((expectation.numpy() - rows[TARGET].to_numpy(dtype=np.float64)) ** 2))
 
@@ -901,6 +943,7 @@ class WordExpertsImputer(TransformerMixin, _WordExpertsTable):
         n_bins: int | None = None,
         bins: dict[str, int] | None = None,
         shared_vocabulary: bool | None = None,
+        n_members: int | None = None,
         max_categories: int = 1000,
         categorical: list[str] | None = None,
         id_columns: str | list[str] | None = "auto",
@@ -929,6 +972,7 @@ class WordExpertsImputer(TransformerMixin, _WordExpertsTable):
         self.n_bins = n_bins
         self.bins = bins
         self.shared_vocabulary = shared_vocabulary
+        self.n_members = n_members
         self.max_categories = max_categories
         self.categorical = categorical
         self.id_columns = id_columns
