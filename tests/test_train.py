@@ -234,3 +234,53 @@ def test_large_vocabularies_train_through_autograd_not_the_key_table():
     assert "keys" in fast_road_refusal(big, "rows", {})
     history = train_mlm(big, torch.randint(0, FAST_KEYS, (64, 6)), epochs=1, batch_size=32)
     assert len(history.loss) == 1 and history.loss[0] > 0
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
+def test_cosine_schedule_takes_the_same_steps_on_both_roads(dtype, tolerance):
+    x = torch.randint(0, 6, (200, 4))
+    model = fresh(block="bert", dropout=0.0).to(dtype)
+    twin = copy.deepcopy(model)
+    fast = train_mlm(model, x, epochs=3, batch_size=32, seed=3, lr=1e-2, lr_schedule="cosine")
+    slow = train_mlm(twin, x, epochs=3, batch_size=32, seed=3, lr=1e-2, lr_schedule="cosine", fast=False)
+    assert max(abs(a - b) / b for a, b in zip(fast.loss, slow.loss, strict=True)) <= tolerance
+    for p, q in zip(model.parameters(), twin.parameters(), strict=True):
+        assert (p - q).abs().max() <= 10 * tolerance
+    constant = train_mlm(copy.deepcopy(twin), x, epochs=3, batch_size=32, seed=3, lr=1e-2)
+    assert constant.loss != fast.loss  # the schedule changes the steps
+
+
+def test_learning_rate_schedules():
+    from wordexperts.train import LearningRate
+
+    cosine = LearningRate(0.1, schedule="cosine", total_steps=10)
+    rates = [cosine.next() for _ in range(12)]
+    assert rates[0] == 0.1 and rates[5] == pytest.approx(0.05) and rates[10] == rates[11] == 0.0
+    assert all(a >= b for a, b in zip(rates, rates[1:]))
+    assert {LearningRate(0.1).next() for _ in range(3)} == {0.1}
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        LearningRate(0.1, schedule="step")
+
+
+@pytest.mark.parametrize("fast", [None, False])
+def test_members_train_as_they_would_alone(fast):
+    # Without dropout a member trained in a list takes the steps it would take alone (same seed, same shuffles).
+    x = torch.randint(0, 6, (100, 4))
+    members = [fresh(block="bert", dropout=0.0, seed=s) for s in (1, 2)]
+    alone = [copy.deepcopy(m) for m in members]
+    calls = []
+    history = train_mlm(members, x, epochs=2, batch_size=32, seed=5, fast=fast, progress=True,
+                        status=lambda: calls.append(1) or {"val_loss": "0.1"})
+    assert len(calls) == 2 and len(history.loss) == 2
+    losses = []
+    for i, model in enumerate(alone):
+        # alone, each member's autograd epochs would draw their own shuffles: compare on the fast road only
+        if fast is False:
+            break
+        losses.append(train_mlm(model, x, epochs=2, batch_size=32, seed=5).loss)
+        for p, q in zip(model.parameters(), members[i].parameters(), strict=True):
+            assert torch.equal(p, q)
+    if losses:
+        assert history.loss == pytest.approx([(a + b) / 2 for a, b in zip(*losses, strict=True)])
+    with pytest.raises(ValueError, match="non-empty list"):
+        train_mlm([], x)
