@@ -15,11 +15,15 @@ GRID = [
         (1, 3), (1, 2), ("learned", "sinusoidal", "none"), (False, True)
     )
 ] + [dict(n_heads=heads, n_layers=layers, block="bert", d_ff=7) for heads, layers in itertools.product((1, 3), (1, 2))]
+GRID += [dict(n_heads=3, n_layers=1, block="bert", d_ff=7, n_levels=4), dict(n_heads=1, n_layers=2, n_levels=2)]  # shared levels
 
 
 def make(dtype=torch.float64, **kwargs):
     kwargs = {"vocab_size": 9, "max_len": 5, "d_model": 12, "n_heads": 2, **kwargs}
-    return BidirectionalAttention(**kwargs).to(dtype).eval()
+    model = BidirectionalAttention(**kwargs)
+    if model.config.n_levels:  # words pointed at the shared levels, some at several
+        model.set_token_levels(torch.rand(model.config.n_tokens, model.config.n_levels, generator=torch.Generator().manual_seed(1)))
+    return model.to(dtype).eval()
 
 
 def literal(model, x):

@@ -173,3 +173,18 @@ def test_observed_words_only_give_the_same_step(dtype):
     assert largest_difference(step(step.keys(x), x), autograd_reference(model, x, p), 16 * 6) <= TOLERANCE[dtype]
     with pytest.raises(ValueError, match="outside the words"):
         step.keys(torch.full((1, 6), 17))  # token 17 belongs to the last column only
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_level_embedding_gradients_equal_autograd(dtype):
+    torch.manual_seed(0)
+    model = BidirectionalAttention(vocab_size=10, max_len=6, n_levels=3, **ARCHITECTURES[0]).to(dtype).train()
+    model.set_token_levels(torch.rand(model.config.n_tokens, 3))
+    with torch.no_grad():
+        model.level_embedding.add_(0.3 * torch.randn_like(model.level_embedding))
+    x, p = rows(model, 16, 6), torch.arange(6)
+    step = OnePassGradients(model, length=6, positions=p)
+    out = step(step.keys(x), x)
+    assert "level_embedding" in out[2]
+    model.eval()  # no dropout in the reference (the step got none)
+    assert largest_difference(out, autograd_reference(model, x, p), 16 * 6) <= TOLERANCE[dtype]

@@ -263,7 +263,7 @@ def _model_word_vectors(model):
     """Input word embeddings of a fitted wordexperts model, the mask token's row left out."""
     config = getattr(model, "config", None)
     if hasattr(model, "token_embedding"):  # BidirectionalAttention
-        return model.token_embedding.weight[: config.vocab_size]
+        return model.word_embeddings()[: config.vocab_size]
     if getattr(model, "structure", None) == "attention" and hasattr(model, "word_vectors"):  # WordExperts
         return model.word_vectors[: config.vocab_size]
     raise TypeError(

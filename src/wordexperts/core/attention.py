@@ -44,6 +44,14 @@ class AttentionConfig:
     the initialisation of the paper's Keras code (embeddings uniform(-0.05, 0.05), kernels and
     learned positions Glorot-uniform with Keras's fans, zero biases), which matters on small
     tables.
+
+    ``n_levels > 0`` adds a *level embedding* shared by all words: word ``t``'s embedding is
+    ``E e_t + sum_r A[t, r] U_r``, with ``U`` ``(n_levels, d_model)`` learned and ``A``
+    ``(n_tokens, n_levels)`` a fixed buffer (``token_levels``, set by whoever knows what the
+    words are; zero until then). The tabular estimators point each numeric bin at its quantile
+    level, so that "high" means something shared across columns, with each column's own
+    embedding on top. It changes what a word's vector is, nothing else: the mixture-of-experts
+    form holds with the summed vectors as word vectors.
     """
 
     vocab_size: int
@@ -60,6 +68,7 @@ class AttentionConfig:
     layer_norm_eps: float = 1e-6
     mask_token: int | None = None
     init: Literal["torch", "keras"] = "torch"
+    n_levels: int = 0
 
     def __post_init__(self) -> None:
         sizes = ["vocab_size", "max_len", "d_model", "n_heads", "n_layers", "d_ff"]
@@ -71,6 +80,9 @@ class AttentionConfig:
                     f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}; pass d_head explicitly"
                 )
             object.__setattr__(self, "d_head", self.d_model // self.n_heads)
+        if not is_int(self.n_levels) or self.n_levels < 0:
+            raise ValueError(f"n_levels must be an int >= 0, got {self.n_levels!r}")
+        object.__setattr__(self, "n_levels", int(self.n_levels))
         if self.mask_token is None:
             object.__setattr__(self, "mask_token", self.vocab_size)
         elif not is_int(self.mask_token) or not 0 <= self.mask_token <= self.vocab_size:
@@ -271,6 +283,9 @@ class BidirectionalAttention(MaskedLanguageModel):
         self.config = config
         c = config
         self.token_embedding = nn.Embedding(c.n_tokens, c.d_model)
+        if c.n_levels:
+            self.level_embedding = nn.Parameter(torch.empty(c.n_levels, c.d_model))
+            self.register_buffer("token_levels", torch.zeros(c.n_tokens, c.n_levels))
         register_positional(self, c)
         self.blocks = nn.ModuleList(Block(c) for _ in range(c.n_layers))
         self.head = nn.Linear(c.d_model, c.vocab_size)
@@ -283,8 +298,12 @@ class BidirectionalAttention(MaskedLanguageModel):
                 module.reset_parameters()
         if self.config.positional == "learned":
             nn.init.normal_(self.positional)  # as nn.Embedding, N(0, 1)
+        if self.config.n_levels:
+            nn.init.normal_(self.level_embedding)  # as nn.Embedding
         if self.config.init == "keras":
             nn.init.uniform_(self.token_embedding.weight, -0.05, 0.05)
+            if self.config.n_levels:
+                nn.init.uniform_(self.level_embedding, -0.05, 0.05)
             if self.config.positional == "learned":
                 nn.init.xavier_uniform_(self.positional)
             for module in self.modules():
@@ -299,14 +318,32 @@ class BidirectionalAttention(MaskedLanguageModel):
     def mask_token(self) -> int:
         return self.config.mask_token
 
+    def word_embeddings(self) -> torch.Tensor:
+        """Every word's vector ``(n_tokens, d)``: ``E``, plus ``token_levels @ level_embedding`` with levels."""
+        if not self.config.n_levels:
+            return self.token_embedding.weight
+        return torch.addmm(self.token_embedding.weight, self.token_levels, self.level_embedding)
+
+    def set_token_levels(self, levels: torch.Tensor) -> None:
+        """Point words at the shared levels: ``levels`` ``(n_tokens, n_levels)``, row ``t`` word ``t``'s weights."""
+        c = self.config
+        if not c.n_levels:
+            raise ValueError("this model has no level embedding (n_levels=0)")
+        levels = torch.as_tensor(levels, dtype=self.token_levels.dtype)
+        if levels.shape != (c.n_tokens, c.n_levels) or not torch.isfinite(levels).all():
+            raise ValueError(f"levels must be finite, of shape ({c.n_tokens}, {c.n_levels}), got {tuple(levels.shape)}")
+        self.token_levels.copy_(levels)
+
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Block input ``h_j = E e_{x_j} + p_j``: ``(B, L) -> (B, L, d)``."""
+        if self.config.n_levels:
+            return nn.functional.embedding(x, self.word_embeddings()) + self.positional[: x.shape[-1]]
         return self.token_embedding(x) + self.positional[: x.shape[-1]]
 
     def masked_inputs(self, length: int | None = None) -> torch.Tensor:
         """Input at a masked position, ``E e_m + p_i``, for every position: ``(L, d)``."""
         length = self.config.max_len if length is None else length
-        return self.token_embedding.weight[self.mask_token] + self.positional[:length]
+        return self.word_embeddings()[self.mask_token] + self.positional[:length]
 
     def masked_queries(self) -> torch.Tensor:
         """First-layer query of a masked slot at each position, ``(H, max_len, dk)``.

@@ -388,7 +388,7 @@ def check_finite(module: nn.Module, what: str) -> None:
 def _load_attention(experts: WordExperts, model: BidirectionalAttention) -> None:
     c = model.config
     H, dk, d = c.n_heads, c.d_head, c.d_model
-    experts.word_vectors.copy_(model.token_embedding.weight)
+    experts.word_vectors.copy_(model.word_embeddings())
     experts.positional.copy_(model.positional)
     for layer, block in zip(experts.layers, model.blocks, strict=True):
         att = block.attention
@@ -443,6 +443,8 @@ def to_attention(experts: WordExperts) -> BidirectionalAttention:
     model = _like(BidirectionalAttention(c), experts)
     with torch.no_grad():
         model.token_embedding.weight.copy_(experts.word_vectors)
+        if c.n_levels:  # the word vectors already hold the levels' share
+            model.level_embedding.zero_()
         model.positional.copy_(experts.positional)
         for layer, block in zip(experts.layers, model.blocks, strict=True):
             att = block.attention

@@ -185,6 +185,7 @@ class OnePassGradients:
         self.parameters = [named[name] for name in self.names]
         attention = "blocks.0.attention."
         self.embedding = named["token_embedding.weight"]
+        self.levels = (model.token_levels, named["level_embedding"]) if c.n_levels else None  # (T, R), (R, d)
         self.positions = model.positional.detach()[:length]
         self.w_query, self.b_query = named[attention + "query.weight"], named[attention + "query.bias"]
         self.w_key, self.w_value = named[attention + "key.weight"], named[attention + "value.weight"]
@@ -241,7 +242,8 @@ class OnePassGradients:
         offsets, slot_onehot, minus_one = self._batch_constants(B)
 
         # ---- forward: the key table ----
-        h_keys = torch.addmm(torch.mm(self.key_words, self.embedding), self.key_columns, self.positions)  # (K, d)
+        embedding = self.embedding if self.levels is None else torch.addmm(self.embedding, *self.levels)  # (T, d)
+        h_keys = torch.addmm(torch.mm(self.key_words, embedding), self.key_columns, self.positions)  # (K, d)
         h_own = h_keys[K0:]  # (P, d): each query's masked slot, E e_m + p_i
         queries = torch.addmm(self.b_query, h_own, self.w_query_t, beta=self.scale, alpha=self.scale)  # (P, H*dk)
         query_blocks = (queries.view(P, 1, 1, Hk) * self.head_blocks).view(PHk, Hk)  # (P*H*dk, H*dk)
@@ -333,6 +335,8 @@ class OnePassGradients:
         d_h_keys = torch.addmm(d_h_keys, self.own_rows, d_own)  # (K, d): the queries and residual enter at the own slots
         d_words_positions = torch.mm(self.key_inputs_t, d_h_keys)  # (T + L, d)
         grads["token_embedding.weight"] = d_words_positions[: self.n_tokens]
+        if self.levels is not None:
+            grads["level_embedding"] = torch.mm(self.levels[0].T, grads["token_embedding.weight"])  # (R, d)
         if self.learned_positions:
             d_positions = d_words_positions[self.n_tokens :]  # (L, d)
             rest = c.max_len - self.length

@@ -765,6 +765,37 @@ class TableEncoder(BaseEstimator):
             f"column must be a name in {self.columns_} or a position below {self.n_columns_}, got {column!r}"
         )
 
+    def token_levels(self, n_levels: int) -> np.ndarray:
+        """Each token's weights on ``n_levels`` shared quantile levels: ``(vocab_size_, n_levels)``.
+
+        Bin ``b`` of a numeric column with ``n`` bins sits at ``b / (n - 1)`` of the way from
+        level 0 to level ``n_levels - 1``, split linearly between the two levels around it; so
+        every column's lowest bin is level 0 and its highest the last level. Categories, the
+        missing and unknown tokens, and single-bin columns have no level (a zero row). The
+        model adds the levels' learned vectors to its words' own (``AttentionConfig.n_levels``).
+
+        Examples:
+            >>> encoder = TableEncoder(n_bins=3).fit(pd.DataFrame({"x": [1.0, 2.0, 3.0], "c": ["a", "b", "a"]}))
+            >>> encoder.token_levels(2).round(2).tolist()  # x: bins 0, 1, 2, missing, unknown; then c
+            [[1.0, 0.0], [0.5, 0.5], [0.0, 1.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]
+        """
+        check_is_fitted(self, "vocab_size_")
+        n_levels = check_positive_int("n_levels", n_levels)
+        levels = np.zeros((self.vocab_size_, n_levels))
+        if self.shared_vocabulary:
+            return levels  # one token serves many columns: there is no column's own bin to place
+        for j, name in enumerate(self.columns_):
+            n = int(self.n_values_[j])
+            if self.kinds_[name] != "numeric" or n < 2 or n_levels < 2:
+                continue
+            place = np.arange(n) / (n - 1) * (n_levels - 1)  # (n,)
+            low = np.minimum(np.floor(place).astype(np.int64), n_levels - 2)
+            share = place - low
+            rows = self.offsets_[j] + np.arange(n)
+            levels[rows, low] = 1.0 - share
+            levels[rows, low + 1] = share
+        return levels
+
     def column_tokens(self, column: str | int) -> np.ndarray:
         """Token ids of the column's real values (categories or bins), without missing/unknown.
 

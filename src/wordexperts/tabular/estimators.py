@@ -84,12 +84,12 @@ PRESETS: dict[str | None, dict[str, Any]] = {
     None: dict(
         d_model=32, n_heads=4, d_ff=64, n_layers=1, dropout=0.1, init="keras", lr=3e-3, eps=1e-7,
         epochs="auto", lr_schedule="cosine", batch_size=128, batching="rows", early_stopping=True,
-        validation_fraction=0.1, patience=20, n_bins=10, shared_vocabulary=False, n_members=1,
+        validation_fraction=0.1, patience=20, n_bins=10, shared_vocabulary=False, n_members=1, n_levels=0,
     ),
     "paper": dict(
         d_model=20, n_heads=5, d_ff=5, n_layers=1, dropout=0.1, init="keras", lr=1e-3, eps=1e-7,
         epochs=200, lr_schedule="constant", batch_size=128, batching="rows", early_stopping=False,
-        validation_fraction=0.1, patience=20, n_bins=10, shared_vocabulary=True, n_members=1,
+        validation_fraction=0.1, patience=20, n_bins=10, shared_vocabulary=True, n_members=1, n_levels=0,
     ),
 }
 
@@ -104,6 +104,7 @@ def table_attention_config(params: dict[str, Any], *, vocab_size: int, max_len: 
         vocab_size=vocab_size, max_len=max_len, d_model=params["d_model"], n_heads=params["n_heads"],
         d_ff=params["d_ff"], n_layers=params["n_layers"], block="bert", positional="learned",
         dropout=params["dropout"], layer_norm_eps=1e-6, init=params["init"],
+        n_levels=0 if params["shared_vocabulary"] else params.get("n_levels", 0),
     )
 
 
@@ -255,7 +256,14 @@ class _WordExpertsTable(BaseEstimator):
         device = resolve_device(self.device)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)  # member 0 is the model a single fit would start from
-            members = [BidirectionalAttention(config).to(device) for _ in range(params["n_members"])]
+            members = [BidirectionalAttention(config) for _ in range(params["n_members"])]
+        if config.n_levels:  # numeric bins point at the shared quantile levels; the mask token at none
+            levels = encoder.token_levels(config.n_levels)  # (vocab, n_levels)
+            levels = np.pad(levels, ((0, config.n_tokens - levels.shape[0]), (0, 0)))  # (n_tokens, n_levels)
+        for member in members:
+            if config.n_levels:
+                member.set_token_levels(torch.as_tensor(levels))
+            member.to(device)
         ensemble = torch.nn.ModuleList(members)
         tokens = tokens.to(device)
 
@@ -568,6 +576,9 @@ def _checked(params: dict) -> dict:
     """Settings as plain python values (numpy ints from a grid are fine), each in its range."""
     for name in _INTS:
         params[name] = check_positive_int(name, params[name])
+    if not is_int(params["n_levels"]) or params["n_levels"] < 0:
+        raise ValueError(f"n_levels must be an int >= 0, got {params['n_levels']!r}")
+    params["n_levels"] = int(params["n_levels"])
     if params["epochs"] != "auto":
         params["epochs"] = check_positive_int("epochs", params["epochs"])
     if params["lr_schedule"] not in LearningRate.SCHEDULES:
@@ -684,6 +695,7 @@ class WordExpertsClassifier(ClassifierMixin, _WordExpertsTable):
         bins: dict[str, int] | None = None,
         shared_vocabulary: bool | None = None,
         n_members: int | None = None,
+        n_levels: int | None = None,
         max_categories: int = 1000,
         categorical: list[str] | None = None,
         id_columns: str | list[str] | None = "auto",
@@ -712,6 +724,7 @@ class WordExpertsClassifier(ClassifierMixin, _WordExpertsTable):
         self.bins = bins
         self.shared_vocabulary = shared_vocabulary
         self.n_members = n_members
+        self.n_levels = n_levels
         self.max_categories = max_categories
         self.categorical = categorical
         self.id_columns = id_columns
@@ -806,6 +819,7 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
         target_bins: int | None = None,
         shared_vocabulary: bool | None = None,
         n_members: int | None = None,
+        n_levels: int | None = None,
         max_categories: int = 1000,
         categorical: list[str] | None = None,
         id_columns: str | list[str] | None = "auto",
@@ -835,6 +849,7 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
         self.target_bins = target_bins
         self.shared_vocabulary = shared_vocabulary
         self.n_members = n_members
+        self.n_levels = n_levels
         self.max_categories = max_categories
         self.categorical = categorical
         self.id_columns = id_columns
@@ -944,6 +959,7 @@ class WordExpertsImputer(TransformerMixin, _WordExpertsTable):
         bins: dict[str, int] | None = None,
         shared_vocabulary: bool | None = None,
         n_members: int | None = None,
+        n_levels: int | None = None,
         max_categories: int = 1000,
         categorical: list[str] | None = None,
         id_columns: str | list[str] | None = "auto",
@@ -973,6 +989,7 @@ class WordExpertsImputer(TransformerMixin, _WordExpertsTable):
         self.bins = bins
         self.shared_vocabulary = shared_vocabulary
         self.n_members = n_members
+        self.n_levels = n_levels
         self.max_categories = max_categories
         self.categorical = categorical
         self.id_columns = id_columns
