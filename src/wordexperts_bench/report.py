@@ -43,6 +43,8 @@ def machine_line() -> str:
         "catboost",
         "rtdl-revisiting-models",
         "tab-transformer-pytorch",
+        "pytabkit",
+        "optuna",
     ):
         try:
             versions.append(f"{dist} {version(dist)}")
@@ -68,11 +70,13 @@ def interval_figure(
     value: str,
     title: str,
     reference: Mapping | None = None,
+    floor: float | None = None,
 ):
     """Mean ``value`` with its 95% interval per ``group`` (x) and model (offset markers). A Figure.
 
     ``summary`` has columns ``group``, ``model``, ``value``, ``value_low``, ``value_high``;
-    ``reference`` maps a group to a number drawn as a black bar (e.g. the paper's attention).
+    ``reference`` maps a group to a number drawn as a black bar (e.g. the paper's attention);
+    ``floor`` cuts the y axis there when some value lies below (an R^2 of -5 would flatten the rest).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -119,6 +123,7 @@ def interval_figure(
         ha="right",
     )
     ax.set_ylabel(value.replace("_", " ") + " (mean, 95% interval)")
+    _cut_at(ax, "y", floor, summary[[value, f"{value}_low", f"{value}_high"]].to_numpy(dtype=float))
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=7, ncol=2, loc="best")
@@ -126,8 +131,23 @@ def interval_figure(
     return figure
 
 
-def scatter_figure(summary: pd.DataFrame, *, x: str, y: str, title: str, xlabel: str, ylabel: str):
-    """One point per (task, model): mean ``x`` against mean ``y``, with the diagonal. A Figure."""
+def _cut_at(ax, axis: str, floor: float | None, values: np.ndarray) -> None:
+    """Start ``axis`` at ``floor`` when some of ``values`` lie below it (the label says so)."""
+    finite = values[np.isfinite(values)]
+    if floor is None or finite.size == 0 or finite.min() >= floor:
+        return
+    top = max(float(finite.max()), floor + 0.1)
+    pad = 0.05 * (top - floor)
+    (ax.set_ylim if axis == "y" else ax.set_xlim)(floor - pad, top + pad)
+    label = ax.get_ylabel() if axis == "y" else ax.get_xlabel()
+    (ax.set_ylabel if axis == "y" else ax.set_xlabel)(f"{label} (cut at {floor:g})")
+
+
+def scatter_figure(
+    summary: pd.DataFrame, *, x: str, y: str, title: str, xlabel: str, ylabel: str, floor: float | None = None
+):
+    """One point per (task, model): mean ``x`` against mean ``y``, with the diagonal; ``floor`` as
+    :func:`interval_figure`. A Figure."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -152,6 +172,8 @@ def scatter_figure(summary: pd.DataFrame, *, x: str, y: str, title: str, xlabel:
     ax.plot([lo, hi], [lo, hi], color="grey", linewidth=0.8, linestyle="--")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    _cut_at(ax, "x", floor, summary[x].to_numpy(dtype=float))
+    _cut_at(ax, "y", floor, summary[y].to_numpy(dtype=float))
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
@@ -173,9 +195,11 @@ def wide_table(summary: pd.DataFrame, *, group: str, value: str, models: Sequenc
 
 
 def timing_table(timings: pd.DataFrame) -> pd.DataFrame:
-    """The per-model cost table of a report: runs, seconds per fit, total, share."""
+    """The per-model cost table of a report: runs, seconds per fit, total, share (per tuning when there are several)."""
+    tuning = {"tuning": timings["tuning"]} if "tuning" in timings.columns and timings["tuning"].nunique() > 1 else {}
     return pd.DataFrame(
         {
+            **tuning,
             "model": timings["model"],
             "name": [model_name(m) for m in timings["model"]],
             "runs": timings["runs"],
@@ -465,16 +489,57 @@ def write_auto_mpg_report(result, out: str | os.PathLike, command: str | None = 
     return write_report(out, auto_mpg_markdown(result, command), tables=tables, figures=figures)
 
 
-def ood_table(result) -> pd.DataFrame:
-    """OOD accuracy, ``mean [low, high]``, one row per model and one column per task; average rank last."""
-    summary = result.summary
+def ood_table(result, tuning: str | None = None) -> pd.DataFrame:
+    """The primary OOD metric (accuracy or R^2), ``mean [low, high]``, one row per model and one column
+    per task (``task (acc)`` / ``task (R²)``); the average rank over tasks last. One tuning (default: the first)."""
+    summary = _one_tuning(result.summary, tuning)
     models, tasks = list(dict.fromkeys(summary["model"])), list(dict.fromkeys(summary["task"]))
     cells = summary.assign(
-        cell=[_interval_text(*r) for r in summary[["acc_ood", "acc_ood_low", "acc_ood_high"]].to_numpy()]
+        cell=[_interval_text(*r) for r in summary[["score_ood", "score_ood_low", "score_ood_high"]].to_numpy()]
     )
     wide = cells.pivot(index="model", columns="task", values="cell").reindex(models)[tasks]
-    wide["average rank"] = result.average_rank.set_index("model")["rank_ood"].reindex(models)
+    wide.columns = [_task_heading(summary, task) for task in tasks]
+    average = _one_tuning(result.average_rank, tuning).set_index("model")
+    wide["average rank"] = average["rank_ood"].reindex(models)
     return wide.reset_index()
+
+
+def _one_tuning(frame: pd.DataFrame, tuning: str | None) -> pd.DataFrame:
+    """The rows of one tuning (the first when ``tuning`` is None); a frame without the column as it is."""
+    if "tuning" not in frame.columns or frame.empty:
+        return frame
+    tuning = tuning if tuning is not None else frame["tuning"].iloc[0]
+    return frame[frame["tuning"] == tuning]
+
+
+def _task_heading(summary: pd.DataFrame, task: str) -> str:
+    kind = summary.loc[summary["task"] == task, "kind"].iloc[0] if "kind" in summary.columns else "classification"
+    return f"{task} ({'R²' if kind == 'regression' else 'acc'})"
+
+
+def paired_table(result, tuning: str | None = None) -> pd.DataFrame:
+    """Each model minus the best peer, per task: ``+0.012 [-0.004, +0.028]`` (primary OOD metric, mean over seeds).
+
+    The row ``best peer`` names the peer each task is measured against.
+    """
+    paired = _one_tuning(result.paired, tuning)
+    if paired.empty:
+        return pd.DataFrame()
+    tasks, models = list(dict.fromkeys(paired["task"])), list(dict.fromkeys(paired["model"]))
+    cells = paired.assign(cell=[_signed_interval(*r) for r in paired[["mean_difference", "low", "high"]].to_numpy()])
+    wide = cells.pivot(index="model", columns="task", values="cell").reindex(models)[tasks]
+    best = paired.drop_duplicates("task").set_index("task")["best_peer"].reindex(tasks)
+    wide = pd.concat([pd.DataFrame([best.to_numpy()], columns=tasks, index=["best peer"]), wide])
+    wide.columns = [_task_heading(paired, task) for task in tasks]
+    return wide.rename_axis("model").reset_index()
+
+
+def _signed_interval(mean: float, low: float, high: float) -> str:
+    if not np.isfinite(mean):
+        return "–"
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return f"{mean:+.3f}"
+    return f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]"
 
 
 def simulation_table(result, metric: str = "acc_test") -> pd.DataFrame:
@@ -484,42 +549,48 @@ def simulation_table(result, metric: str = "acc_test") -> pd.DataFrame:
 
 
 def ood_markdown(result, command: str | None = None) -> str:
-    """The text of ``bench ood``'s ``report.md``."""
+    """The text of ``bench ood``'s ``report.md``: per tuning, the tables; then what was left out and the cost."""
     s = result.settings
+    tunings = s.get("tunings") or list(dict.fromkeys(result.summary["tuning"]))
+    per_task = s.get("seeds_per_task") or {}
+    counts = sorted(set(per_task.values()), reverse=True)
+    seeds_text = (
+        ", ".join(f"{n} seeds on {sum(v == n for v in per_task.values())} tasks" for n in counts)
+        if per_task
+        else f"{len(s['seeds'])} seeds"
+    )
+    kinds = result.tasks["kind"].value_counts().to_dict() if "kind" in result.tasks.columns else {}
     lines = header("Out-of-distribution benchmark on real shifted tables", command, s)
     lines += [
-        f"{len(s['tasks'])} tasks x {len(s['seeds'])} seeds ({', '.join(map(str, s['seeds']))}) x "
-        f"{len(s['models'])} models. Per seed the source domain is split into training rows and an "
-        "in-distribution (ID) test set; the shifted domain is the out-of-distribution (OOD) test set. "
-        f"Tuning budget: {s['budget']} configuration(s) per peer"
-        + (" (library defaults)" if s["budget"] == 1 else ", chosen on an ID validation split of the training rows")
-        + "; our paper preset is never tuned.",
+        (
+            f"{len(s['tasks'])} tasks ({kinds.get('classification', 0)} classification, "
+            f"{kinds.get('regression', 0)} regression) x {len(s['models'])} models; {seeds_text}. Per seed the source "
+            "domain is split into training rows and an in-distribution (ID) test set; the shifted domain is the "
+            "out-of-distribution (OOD) test set. Classification tasks are scored by accuracy, regression tasks by R² "
+            "(1 - residual / total sum of squares on the test set itself: 0 is the test set's own mean, below 0 "
+            "worse than it). Ranks per task use that primary metric; the average rank is over all tasks a model ran."
+        ),
+        "",
+        _tuning_sentence(s),
         "",
         "## Tasks",
         "",
         markdown_table(result.tasks),
         "",
     ]
-    summary = result.summary
-    lines += [
-        "## OOD accuracy: mean [95% interval] over seeds",
-        "",
-        markdown_table(ood_table(result)),
-        "",
-    ]
-    for value, title in (
-        ("rank_ood", "Rank by mean OOD accuracy (1 = best)"),
-        ("acc_id", "ID accuracy (mean)"),
-        ("logloss_ood", "OOD log-loss (mean; lower is better)"),
-    ):
-        wide = summary.pivot(index="model", columns="task", values=value).reindex(list(dict.fromkeys(summary["model"])))
-        wide = wide[list(dict.fromkeys(summary["task"]))].reset_index()
-        lines += [f"## {title}", "", markdown_table(wide), ""]
-    lines += ["## Average over tasks", "", markdown_table(result.average_rank), ""]
-    lines += _ood_verdict(result)
+    for tuning in tunings:
+        lines += _ood_tuning_sections(result, tuning, titled=len(tunings) > 1)
     lines += ["## Not run", "", *missing_lines(result.missing)]
+    if result.skipped:
+        lines[-1:-1] = [f"- `{key}` {why}" for key, why in result.skipped.items()]
     lines += [
         "## What each model cost",
+        "",
+        (
+            f"Wall time of the whole run: {s['wall_seconds'] / 60:.1f} min on {s['jobs']} worker process(es) with "
+            f"{s.get('threads', 1)} thread(s) each. Per model: fit seconds (tuning included: every trial and the "
+            "refit) and predict seconds, summed over its runs; the share is of the summed fit time."
+        ),
         "",
         markdown_table(timing_table(result.timings)),
         "",
@@ -527,44 +598,119 @@ def ood_markdown(result, command: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def _ood_verdict(result) -> list[str]:
-    """Per task: where our paper preset (and each of our models) ranks OOD, and who wins."""
-    lines = ["## Where ours wins and where it loses", ""]
-    for task, part in result.summary.groupby("task", sort=False):
+def _tuning_sentence(s: Mapping) -> str:
+    budget, tuner = s.get("budget", 1), s.get("tuner", "grid")
+    if budget == 1:
+        return "Tuning budget: 1 (every model with its library's defaults; ours with their preset)."
+    how = (
+        f"Optuna ({budget} trials per model and seed, TPE seeded with the seed, trial 0 the library's defaults; "
+        "every model, ours included, through its search space)"
+        if tuner == "optuna"
+        else f"the grid ({budget} configurations per peer, the library's defaults first; our models have one recipe "
+        "and are not tuned)"
+    )
+    both = " The defaults were run as well: both tables follow." if len(s.get("tunings", [])) > 1 else ""
+    return (
+        f"Tuning budget: {budget}, by {how}, chosen on an in-distribution validation split of the training rows "
+        f"(20%; the OOD rows are never seen) and refitted on all training rows.{both}"
+    )
+
+
+def _ood_tuning_sections(result, tuning: str, *, titled: bool) -> list[str]:
+    prefix = f"[{tuning}] " if titled else ""
+    summary = _one_tuning(result.summary, tuning)
+    models, tasks = list(dict.fromkeys(summary["model"])), list(dict.fromkeys(summary["task"]))
+    lines = [
+        f"## {prefix}OOD score (accuracy or R²): mean [95% interval] over seeds",
+        "",
+        markdown_table(ood_table(result, tuning)),
+        "",
+        f"## {prefix}Against the best peer, seed by seed",
+        "",
+        (
+            "Per task, each model's OOD score minus the best peer's on the same seed (the best peer: the model that "
+            "is not ours with the best mean OOD score on that task, named in the first row): mean over seeds "
+            "[95% Student-t interval]. An interval above 0 beats the best peer, one below 0 loses to it."
+        ),
+        "",
+        markdown_table(paired_table(result, tuning)),
+        "",
+    ]
+    for value, title in (
+        ("rank_ood", "Rank by mean OOD score (1 = best)"),
+        ("score_id", "ID score (accuracy or R², mean)"),
+        ("logloss_ood", "OOD log-loss (classification; mean, lower is better)"),
+        ("rmse_ood", "OOD RMSE (regression; mean, lower is better)"),
+    ):
+        if value not in summary.columns or summary[value].isna().all():
+            continue
+        wide = summary.pivot(index="model", columns="task", values=value).reindex(models)[tasks]
+        wide = wide.dropna(axis=1, how="all")
+        if value in ("rank_ood", "score_id"):  # the metric differs by task: say which
+            wide.columns = [_task_heading(summary, t) for t in wide.columns]
+        lines += [f"## {prefix}{title}", "", markdown_table(wide.reset_index()), ""]
+    average = _one_tuning(result.average_rank, tuning).drop(columns="tuning")
+    lines += [f"## {prefix}Average over tasks", "", markdown_table(average), ""]
+    lines += _ood_verdict(result, tuning, prefix)
+    return lines
+
+
+def _ood_verdict(result, tuning: str | None = None, prefix: str = "") -> list[str]:
+    """Per task: where each of our models ranks OOD, who wins, and the paired difference to the best peer."""
+    lines = [f"## {prefix}Where ours wins and where it loses", ""]
+    paired = _one_tuning(result.paired, tuning)
+    for task, part in _one_tuning(result.summary, tuning).groupby("task", sort=False):
         part = part.set_index("model")
-        best = part["acc_ood"].idxmax()
-        ours = [
-            f"{m} rank {int(part.loc[m, 'rank_ood'])} ({part.loc[m, 'acc_ood']:.3f})"
-            for m in part.index
-            if m.startswith("wordexperts")
-        ]
-        lines.append(f"- {task}: best {best} {part.loc[best, 'acc_ood']:.3f}; " + "; ".join(ours) + ".")
+        best = part["score_ood"].idxmax()
+        versus = paired[paired["task"] == task].set_index("model") if not paired.empty else pd.DataFrame()
+        ours = []
+        for m in part.index:
+            if not m.startswith("wordexperts"):
+                continue
+            text = f"{m} rank {int(part.loc[m, 'rank_ood'])} ({part.loc[m, 'score_ood']:.3f}"
+            if m in versus.index:
+                row = versus.loc[m]
+                text += f"; {_signed_interval(row['mean_difference'], row['low'], row['high'])} vs {row['best_peer']}"
+            ours.append(text + ")")
+        metric = "R²" if part["kind"].iloc[0] == "regression" else "accuracy"
+        lines.append(f"- {task} ({metric}): best {best} {part.loc[best, 'score_ood']:.3f}; " + "; ".join(ours) + ".")
     return lines + [""]
 
 
 def write_ood_report(result, out: str | os.PathLike, command: str | None = None) -> dict:
-    """``report.md``, ``runs.csv``, ``summary.csv``, ``accuracy.png``, ``id_vs_ood.png`` in ``out``."""
-    figures = {
-        "accuracy": interval_figure(
-            result.summary,
-            group="task",
-            value="acc_ood",
-            title="Real shifted tables: OOD accuracy per task",
-        ),
-        "id_vs_ood": scatter_figure(
-            result.summary,
-            x="acc_id",
-            y="acc_ood",
-            title="In-distribution vs out-of-distribution accuracy",
-            xlabel="ID accuracy",
-            ylabel="OOD accuracy",
-        ),
-    }
+    """``report.md``, ``runs.csv``, ``summary.csv``, ``average_rank.csv``, ``paired.csv``, ``tasks.csv``,
+    ``timings.csv`` and the figures in ``out``: ``accuracy.png`` and ``id_vs_ood.png`` for the
+    classification tasks, ``r2.png`` and ``r2_id_vs_ood.png`` for the regression ones (the first
+    tuning's numbers)."""
+    summary = _one_tuning(result.summary, None)
+    figures = {}
+    for kind, stem, metric, name in (
+        ("classification", "accuracy", "acc", "accuracy"),
+        ("regression", "r2", "r2", "R²"),
+    ):
+        part = summary[summary["kind"] == kind]
+        if part.empty:
+            continue
+        floor = -1.0 if kind == "regression" else None
+        figures[stem] = interval_figure(
+            part, group="task", value=f"{metric}_ood", title=f"Real shifted tables: OOD {name} per task", floor=floor
+        )
+        figures["id_vs_ood" if kind == "classification" else "r2_id_vs_ood"] = scatter_figure(
+            part,
+            x=f"{metric}_id",
+            y=f"{metric}_ood",
+            title=f"In-distribution vs out-of-distribution {name}",
+            xlabel=f"ID {name}",
+            ylabel=f"OOD {name}",
+            floor=floor,
+        )
     tables = {
         "runs": result.runs,
         "summary": result.summary,
         "average_rank": result.average_rank,
+        "paired": result.paired,
         "tasks": result.tasks,
+        "timings": result.timings,
     }
     return write_report(out, ood_markdown(result, command), tables=tables, figures=figures)
 
@@ -597,17 +743,37 @@ def simulation_text(result) -> str:
 def auto_mpg_text(result) -> str:
     """auto-mpg's table as the terminal shows it."""
     lines = [
-        "Out-of-distribution accuracy (Europe + Japan), mean [95% interval] over seeds; "
-        f"the paper: {AUTO_MPG_PAPER['attention (paper)']} (one seed)",
+        (
+            "Out-of-distribution accuracy (Europe + Japan), mean [95% interval] over seeds; "
+            f"the paper: {AUTO_MPG_PAPER['attention (paper)']} (one seed)"
+        ),
         markdown_table(auto_mpg_table(result)[["model", "OOD accuracy", "std", "reference"]]),
     ]
     return "\n".join(lines + _not_run(result.settings.get("missing", {})))
 
 
 def ood_text(result) -> str:
-    """The OOD benchmark's table as the terminal shows it."""
-    lines = ["Out-of-distribution accuracy, mean [95% interval] over seeds:", markdown_table(ood_table(result))]
-    return "\n".join(lines + _not_run(result.missing))
+    """The OOD benchmark's tables as the terminal shows them: per tuning, the scores and the paired differences."""
+    lines = []
+    tunings = list(dict.fromkeys(result.summary["tuning"]))
+    for tuning in tunings:
+        prefix = f"[{tuning}] " if len(tunings) > 1 else ""
+        lines += [
+            f"{prefix}OOD score (accuracy or R²), mean [95% interval] over seeds:",
+            markdown_table(ood_table(result, tuning)),
+            "",
+            f"{prefix}Against the best peer (OOD score minus the best peer's, seed by seed; mean [95% interval]):",
+            markdown_table(paired_table(result, tuning)),
+            "",
+        ]
+    timings = result.timings
+    several = "tuning" in timings.columns and timings["tuning"].nunique() > 1
+    cost = ", ".join(
+        f"{r.model}{f' [{r.tuning}]' if several else ''} {r.fit_seconds_total:.0f} s" for r in timings.itertuples()
+    )
+    lines.append(f"Wall time {result.settings['wall_seconds']:.0f} s; fit seconds per model: {cost}")
+    skipped = [f"skipped: {name}: {why}" for name, why in result.skipped.items()]
+    return "\n".join(lines + skipped + _not_run(result.missing))
 
 
 def _not_run(missing: Mapping[str, str]) -> list[str]:

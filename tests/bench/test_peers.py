@@ -1,4 +1,4 @@
-"""The peer classifiers: one interface over ten libraries, deterministic, fairly tuned."""
+"""The peers: one interface over twelve libraries, classifiers and regressors, deterministic, fairly tuned."""
 import dataclasses
 import math
 import random
@@ -17,9 +17,11 @@ from wordexperts_bench.peers import (
     Peer,
     PeerClassifier,
     PeerEncoding,
+    PeerRegressor,
     TrainingSettings,
     paper_baselines,
     tune,
+    tune_optuna,
     validation_split,
 )
 from wordexperts_bench.scores import log_loss
@@ -36,8 +38,19 @@ FAST = {
     "mlp": {"max_iter": 50},
     "ft-transformer": {"n_blocks": 1, "d_block": 16, "max_epochs": 3},
     "tab-transformer": {"dim": 8, "depth": 1, "heads": 2, "max_epochs": 3},
+    # pytabkit: a few epochs of a small net (the defaults train 256 epochs, or until patience runs out)
+    "realmlp": {"n_epochs": 3, "hidden_sizes": [16, 16]},
+    "tabm": {"n_epochs": 3, "d_block": 16, "n_blocks": 1, "tabm_k": 4},
 }
 LEARNERS = [key for key in PEERS if key != "majority"]
+NEURAL = ("ft-transformer", "tab-transformer", "realmlp", "tabm")  # a few epochs teach these little
+
+
+def installed(key):
+    """Skip the test when the peer's package is missing (pytabkit is the optional one)."""
+    reason = PEERS[key].available()
+    if reason is not None:
+        pytest.skip(reason)
 
 
 def table(n=200, seed=0):
@@ -58,13 +71,21 @@ def table(n=200, seed=0):
 
 
 def fitted(key, X, y, seed=0, threads=1, **kwargs):
+    installed(key)
     return PEERS[key].make(FAST[key], seed=seed, threads=threads, **kwargs).fit(X, y)
+
+
+def numbers(n=200, seed=0):
+    """``table()``'s features with a numeric target in the hundreds: 100 + 30 size + 20 [red] + noise."""
+    X, _ = table(n, seed)
+    noise = np.random.default_rng(seed + 1).normal(size=n)
+    return X, 100 + 30 * X["size"].to_numpy() + 20 * (X["colour"] == "red").to_numpy() + noise
 
 
 def test_registry_lists_every_peer_with_defaults_first_and_six_configurations():
     assert list(PEERS) == list(FAST)
     for key, peer in PEERS.items():
-        assert peer.key == key and peer.available() is None and peer.version()
+        assert peer.key == key and (peer.available() is None and peer.version() or peer.package == "pytabkit")
         assert dict(peer.configurations[0]) == {}
         expected = 1 if key == "majority" else 6
         assert len(peer.configurations) == expected
@@ -88,7 +109,7 @@ def test_every_peer_predicts_probabilities_over_its_classes(key):
     accuracy = np.mean(predicted == y)
     if key == "majority":
         assert accuracy == np.mean(y == pd.Series(y).mode()[0])
-    elif key not in ("ft-transformer", "tab-transformer"):  # 3 epochs teach the transformers little
+    elif key not in NEURAL:  # 3 epochs teach the neural nets little
         assert accuracy >= 0.8, accuracy
 
 
@@ -119,7 +140,8 @@ def test_int_labels_keep_their_values(key):
 
 
 @pytest.mark.parametrize(
-    "key", ["lr", "hgb", "lightgbm", "catboost", "xgboost", "rf", "mlp", "ft-transformer", "tab-transformer"]
+    "key",
+    ["lr", "hgb", "lightgbm", "catboost", "xgboost", "rf", "mlp", "ft-transformer", "tab-transformer", "realmlp", "tabm"],
 )
 def test_same_seed_gives_identical_probabilities(key):
     X, y = table()
@@ -328,8 +350,134 @@ def test_peer_registry_is_keyword_only_and_frozen():
         lr.key = "other"
     copy = Peer(
         key="lr", name=lr.name, package=lr.package, configurations=lr.configurations,
-        module=lr.module, encoding=lr.encoding, build=lr.build,
+        module=lr.module, encoding=lr.encoding, build=lr.build, regress=lr.regress, space=lr.space,
     )
     assert copy == lr and copy.max_levels is None and PEERS["hgb"].max_levels == 255
+    classifier_only = dataclasses.replace(lr, regress=None)
+    assert classifier_only.refusal("regression") == "logistic regression is classification-only here"
+    assert classifier_only.refusal("classification") is None
+    with pytest.raises(ValueError, match="classification-only"):
+        classifier_only.make(kind="regression")
     with pytest.raises(ValueError, match="configuration 0"):
         dataclasses.replace(lr, configurations=({"C": 2.0},))
+
+
+@pytest.mark.parametrize("key", list(PEERS))
+def test_every_peer_regresses_in_the_targets_units(key):
+    X, y = numbers()
+    installed(key)
+    model = PEERS[key].make(FAST[key], seed=0, kind="regression").fit(X, y)
+    assert isinstance(model, PeerRegressor)
+    assert model.target_mean_ == pytest.approx(y.mean()) and model.target_scale_ == pytest.approx(y.std())
+    predicted = model.predict(X)
+    assert predicted.shape == (200,) and np.isfinite(predicted).all()
+    again = PEERS[key].make(FAST[key], seed=0, kind="regression").fit(X, y).predict(X)
+    assert np.array_equal(predicted, again)  # one thread, one seed: the same numbers
+    r2 = model.score(X, y)
+    if key == "majority":
+        np.testing.assert_allclose(predicted, y.mean())
+    elif key not in NEURAL:
+        assert r2 > 0.85, r2
+    new = pd.DataFrame({
+        "size": [0.5, np.nan], "weight": [np.nan, 0.0], "colour": ["purple", None],
+        "shape": pd.Categorical(["hexagon", "round"]),
+    })
+    assert np.isfinite(model.predict(new)).all()
+
+
+def test_regression_refuses_labels_and_the_transformers_stop_on_the_squared_error():
+    X, y = numbers()
+    with pytest.raises(ValueError, match="must be numbers"):
+        PEERS["lr"].make(kind="regression").fit(X, np.array(["a"] * 200))
+    with pytest.raises(ValueError, match="finite"):
+        PEERS["lr"].make(kind="regression").fit(X, np.r_[np.nan, y[1:]])
+    model = PEERS["ft-transformer"].make({**FAST["ft-transformer"], "max_epochs": 4}, seed=0, kind="regression")
+    record = model.fit(X, y).model_.record_
+    assert len(record.validation_loss) == 4 and min(record.validation_loss) < 2  # MSE of a standardised target
+    ridge = PEERS["lr"].make({"C": 0.1}, kind="regression").fit(X, y).model_
+    assert ridge.alpha == pytest.approx(10.0)  # C read as alpha = 1 / C
+
+
+def test_grid_tuning_of_a_regressor_chooses_by_validation_r2():
+    X, y = numbers()
+    result = tune("lr", X, y, seed=0, budget=3, kind="regression")
+    scores = result.validation_scores
+    assert all(np.isnan(s.accuracy) and 0 < s.r2 <= 1 and s.rmse > 0 for s in scores)
+    assert scores[result.index].r2 == max(s.r2 for s in scores)
+    assert isinstance(result.model, PeerRegressor) and result.model.n_features_in_ == 4
+
+
+def test_optuna_tries_the_defaults_first_then_refits_the_best_on_all_rows():
+    pytest.importorskip("optuna")
+    X, y = table()
+    result = tune_optuna("hgb", X, y, seed=0, budget=2)
+    scores = result.validation_scores
+    assert [s.index for s in scores] == [0, 1]
+    assert scores[0].config == {"learning_rate": 0.1, "max_iter": 100, "max_leaf_nodes": 31, "min_samples_leaf": 20}
+    assert scores[1].config != scores[0].config
+    best = min(scores, key=lambda s: s.rank_key())
+    assert result.index == best.index and result.config == best.config
+    assert result.model.config == result.config and len(result.model.encoding_.columns_) == 4
+    # refitted on all 200 rows: the model saw the validation rows too
+    assert result.fit_seconds_total == pytest.approx(sum(s.fit_seconds for s in scores) + result.refit_seconds)
+    again = tune_optuna("hgb", X, y, seed=0, budget=2)
+    assert [s.config for s in again.validation_scores] == [s.config for s in scores]  # TPE seeded
+    one = tune_optuna("lr", X, y, seed=0, budget=1)
+    assert one.config == {} and len(one.validation_scores) == 1 and np.isnan(one.validation_scores[0].accuracy)
+
+
+def test_optuna_tunes_our_regressor_through_its_estimator_parameters():
+    pytest.importorskip("optuna")
+    from wordexperts.tabular import WordExpertsRegressor
+    from wordexperts_bench.runs import OURS
+
+    X, y = numbers(n=120)
+    spec = OURS["wordexperts-paper"]
+    result = tune_optuna(spec, X, y, seed=0, budget=2, kind="regression")
+    assert result.validation_scores[0].config == {"lr": 1e-3, "epochs": 200, "dropout": 0.1, "n_bins": 10}
+    assert isinstance(result.model, WordExpertsRegressor) and result.model.preset == "paper"
+    assert result.model.lr == result.config["lr"] and all(np.isfinite(s.r2) for s in result.validation_scores)
+
+
+def test_every_search_space_starts_at_the_library_defaults():
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestRegressor
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+
+    from wordexperts_bench.peers.space import defaults
+
+    assert all(PEERS[key].space for key in PEERS if key != "majority") and PEERS["majority"].space == ()
+    for key, estimator in [("lr", LogisticRegression()), ("hgb", HistGradientBoostingClassifier()),
+                           ("mlp", MLPClassifier())]:  # fmt: skip
+        params = estimator.get_params()
+        assert all(params[name] == value for name, value in defaults(PEERS[key].space, "classification").items()), key
+    assert defaults(PEERS["rf"].space, "regression")["max_features"] == RandomForestRegressor().max_features
+    assert defaults(PEERS["realmlp"].space, "regression")["lr"] == 0.2  # pytabkit's regression default
+    assert defaults(PEERS["realmlp"].space, "classification")["lr"] == 0.04
+
+
+def test_pytabkit_peers_are_reported_missing_without_their_package(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pytabkit", None)
+    for key in ("realmlp", "tabm"):
+        reason = PEERS[key].available()
+        assert reason is not None and "pip install pytabkit" in reason
+        with pytest.raises(ImportError, match="pip install pytabkit"):
+            PEERS[key].make().fit(*table(n=20))
+
+
+def test_pytabkit_peers_leave_the_global_torch_rng_alone():
+    installed("realmlp")
+    X, y = table()
+    torch.manual_seed(5)
+    before = torch.rand(1)
+    torch.manual_seed(5)
+    fitted("realmlp", X, y)
+    assert torch.rand(1) == before
+
+
+@pytest.mark.parametrize("key", ["realmlp", "tabm"])
+def test_pytabkit_peers_get_the_threads_seed_and_cpu(key):
+    X, y = table()
+    estimator = fitted(key, X, y, seed=7, threads=2).model_.estimator
+    assert (estimator.n_threads, estimator.random_state, estimator.device) == (2, 7, "cpu")
+    assert torch.get_num_threads() == 1  # pytabkit gives the thread count back

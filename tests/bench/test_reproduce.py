@@ -85,7 +85,9 @@ def test_paper_results_folder_given_on_the_command_line_is_the_one_compared(tmp_
 
 
 def test_same_command_same_numbers_whatever_the_processes():
-    kwargs = dict(configurations=[(5, 0.9, 0.5)], seeds=PAPER_SEEDS[2:3], models=["wordexperts-paper", "lightgbm", "catboost"])
+    kwargs = {
+        "configurations": [(5, 0.9, 0.5)], "seeds": PAPER_SEEDS[2:3], "models": ["wordexperts-paper", "lightgbm", "catboost"],
+    }
     one = reproduce_simulation(jobs=1, **kwargs).runs
     two = reproduce_simulation(jobs=2, **kwargs).runs
     columns = ["acc_test", "mse_test", "acc_train", "logloss_test"]

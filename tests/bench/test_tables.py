@@ -9,19 +9,87 @@ import pytest
 from wordexperts_bench import tables
 from wordexperts_bench.tables import TASKS, auto_mpg, load_task
 
+# Every task's kind, and the columns that define its shift (none may reach the features).
+KINDS_AND_SHIFTS = {
+    "auto-mpg/origin": ("classification", ["origin"]),
+    "auto-mpg/year": ("classification", ["model_year"]),
+    "happiness/year": ("classification", ["year"]),
+    "chile/region": ("classification", ["region"]),
+    "males/year": ("classification", ["year"]),
+    "penguins/year": ("classification", ["year"]),
+    "mpg/year": ("classification", ["year"]),
+    "aids/state": ("classification", ["state"]),
+    "health/year": ("classification", ["year"]),
+    "midwest/state": ("regression", ["state"]),
+    "crime/year": ("regression", ["year"]),
+    "airfare/year": ("regression", ["year", "y98", "y99", "y00"]),
+    "driving/year": ("regression", ["year", "d97", "d04"]),
+    "schools/year": ("regression", ["year", "y97", "y98"]),
+    "injury/state": ("regression", ["ky", "mi"]),
+}
+
+
+def test_the_suite_has_fourteen_tasks_or_more_five_of_them_regressions():
+    assert list(TASKS) == list(KINDS_AND_SHIFTS)
+    kinds = [load_task(name).kind for name in TASKS]
+    assert len(TASKS) >= 14 and kinds.count("regression") >= 5 and kinds.count("classification") >= 7
+
 
 @pytest.mark.parametrize("name", TASKS)
 def test_every_task_loads_with_a_real_shift(name):
     task = load_task(name)
+    kind, shift_columns = KINDS_AND_SHIFTS[name]
+    assert task.kind == kind
     split = task.split(seed=0)
     assert len(split.X_train) >= 80 and len(split.X_ood) >= 100, (len(split.X_train), len(split.X_ood))
-    assert split.y_train.nunique() >= 2
+    assert len(task.frame) <= 5000  # big tables are subsampled: a seed stays in minutes
+    assert 0 < task.shifted.sum() < len(task.shifted)  # both domains hold rows
     assert task.target not in split.X_train.columns
+    assert not set(shift_columns) & set(split.X_train.columns)
     assert list(split.X_train.columns) == list(split.X_id.columns) == list(split.X_ood.columns)
-    # the OOD labels are labels the model can know
-    assert set(split.y_ood) <= set(split.y_train)
-    # the majority class is far from everything: a learnable, non-trivial target
-    assert split.y_train.value_counts(normalize=True).max() < 0.9
+    if kind == "classification":
+        assert split.y_train.nunique() >= 2
+        # the OOD labels are labels the model can know
+        assert set(split.y_ood) <= set(split.y_train)
+        # the majority class is far from everything: a learnable, non-trivial target
+        assert split.y_train.value_counts(normalize=True).max() < 0.9
+    else:
+        for y in (split.y_train, split.y_id, split.y_ood):
+            assert y.dtype == np.float64 and np.isfinite(y).all()
+        assert split.y_train.nunique() > 20  # a numeric target, kept as it is
+        # the ID rows span the target's range: stratified by the source quartiles
+        quartiles = np.quantile(split.y_train, [0.25, 0.75])
+        assert (split.y_id < quartiles[0]).mean() > 0.1 and (split.y_id > quartiles[1]).mean() > 0.1
+
+
+def test_a_regression_task_keeps_its_target_and_refuses_bins():
+    frame = pd.DataFrame({"x": np.arange(400) % 7, "y": np.arange(400, dtype=float)})
+    shifted = np.r_[np.zeros(300, bool), np.ones(100, bool)]
+    task = tables.ShiftTask(
+        name="toy", description="toy", source="none", target="y", frame=frame, shifted=shifted, kind="regression"
+    )
+    split = task.split(seed=0)
+    assert sorted(split.y_ood) == list(np.arange(300, 400, dtype=float))
+    assert len(split.X_id) == 75 and split.y_id.between(0, 299).all()
+    with pytest.raises(ValueError, match="target_bins must be None"):
+        tables.ShiftTask(
+            name="toy", description="toy", source="none", target="y", frame=frame, shifted=shifted,
+            kind="regression", target_bins=3,
+        )
+    with pytest.raises(ValueError, match="kind must be one of"):
+        tables.ShiftTask(name="toy", description="toy", source="none", target="y", frame=frame, shifted=shifted,
+                         kind="ranking")  # fmt: skip
+    with pytest.raises(TypeError):  # keyword-only
+        tables.ShiftTask("toy", "toy", "none", "y", frame, shifted)
+
+
+def test_subsamples_are_fixed_and_keep_the_rows_asked_for():
+    shifted = np.r_[np.zeros(50, bool), np.ones(30, bool)]
+    rows = tables._subsample(shifted, 20, None, seed=1)
+    assert np.array_equal(rows, tables._subsample(shifted, 20, None, seed=1)) and np.all(np.diff(rows) > 0)
+    assert (~shifted[rows]).sum() == 20 and shifted[rows].sum() == 30
+    health = load_task("health/year")
+    assert (~health.shifted).sum() == 3000 and health.shifted.sum() == 1500
 
 
 @pytest.mark.parametrize("name", ["auto-mpg/origin", "males/year"])

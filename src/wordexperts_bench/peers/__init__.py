@@ -1,10 +1,14 @@
-"""Peer tabular classifiers: the well-kept libraries our model is benchmarked against.
+"""Peer tabular models: the well-kept libraries our model is benchmarked against.
 
 Every peer is a :class:`Peer` in :data:`PEERS`; ``PEERS[key].make(config, seed=, threads=)``
 returns an unfitted :class:`PeerClassifier`, a scikit-learn classifier over a pandas table
 (numeric columns mixed with ``object`` / ``str`` / ``category`` / ``bool`` ones, NaN allowed)
-and 1-D labels (str or int). :func:`tune` is the fair-tuning protocol, :func:`paper_baselines`
-the paper's four baselines with their grids (paper.md §2).
+and 1-D labels (str or int); ``make(..., kind="regression")`` returns a :class:`PeerRegressor`
+over the same table and a numeric target (every peer regresses: the classifier's library's
+regressor with the same fixed settings, ``Ridge`` for lr, the training mean for majority, one
+output trained on the squared error for the transformers). :func:`tune` (the grid) and
+:func:`tune_optuna` (Optuna trials over :attr:`Peer.space`) are the fair-tuning protocol,
+:func:`paper_baselines` the paper's four baselines with their grids (paper.md §2).
 
 The modules, one job each (everything public is re-exported here):
 
@@ -19,8 +23,10 @@ module                 what it holds
                        :class:`TrainingSettings`, :class:`TrainingRecord`),
                        :class:`TransformerClassifier`, the ft-transformer and tab-transformer peers
 :mod:`.registry`       :class:`Peer`, :data:`PEERS`, :data:`SIMULATION_CONFIGS`, the libraries'
-                       builders, :class:`PeerClassifier`; how threads are limited
-:mod:`.tuning`         :func:`tune`, :class:`ValidationScore`, :class:`TuneResult`
+                       builders, :class:`PeerClassifier`, :class:`PeerRegressor`,
+                       :class:`PyTabKitModel`; how threads are limited
+:mod:`.space`          :class:`Dimension`: the Optuna search spaces, library defaults first
+:mod:`.tuning`         :func:`tune`, :func:`tune_optuna`, :class:`ValidationScore`, :class:`TuneResult`
 :mod:`.baselines`      the paper's baselines: :class:`PaperOneHot`, :func:`paper_baselines`
 =====================  ========================================================================
 
@@ -39,6 +45,8 @@ encoding            used by; categorical columns / numeric columns
                     strings pass through, CatBoost scores unseen values itself) / raw floats
 ``codes``           ft-transformer, tab-transformer: integer codes, 0 for unknown or missing,
                     1..k for the training levels (an embedding of k + 1 rows) / as one_hot
+``imputed``         realmlp, tabm: ``category`` dtype as hgb's (unknown or missing: NaN) /
+                    as one_hot (pytabkit refuses missing numbers; it scales them itself)
 ==================  ======================================================================
 
 Column kinds follow :class:`~wordexperts.tabular.encoding.TableEncoder`: ``bool``,
@@ -72,7 +80,25 @@ ft-transformer   AdamW, batch 128, <= 200 epochs,           lr in 1e-4, 3e-4 x n
                  early stopping (:mod:`.transformers`)      dropouts: rtdl's defaults for that depth:
                                                             d_block 192 / 96 / 128, ...)
 tab-transformer  as ft-transformer                          lr in 1e-3, 3e-4 x depth 6, 1, 3
+realmlp          ``RealMLP_TD_Classifier`` / ``_Regressor``   lr in default (0.04; 0.2 regressing), 0.01
+                 (pytabkit's tuned defaults), ``n_threads``,  x p_drop 0.15 (default), 0.0, 0.3
+                 ``device="cpu"``, ``random_state``
+tabm             ``TabM_D_Classifier`` / ``_Regressor``       lr in 2e-3 (default), 5e-4 x d_block 512
+                 (as realmlp)                               (default), 128 x dropout 0.1 (default), 0.3
 ===============  =========================================  ====================================================
+
+RealMLP and TabM come from pytabkit (the ``[bench]`` extra; it brings PyTorch Lightning and
+torchmetrics). Neither downloads anything; both limit torch to ``n_threads`` and seed it from
+``random_state`` (deterministic with one thread), and :class:`PyTabKitModel` leaves the
+caller's torch RNG as it was. Their defaults are pytabkit's "TD" / "D" ones: RealMLP trains 256
+epochs; TabM trains until 16 epochs without a better validation loss (32 members of width 512),
+which on a regression of a few thousand rows takes minutes per fit on one thread.
+
+The Optuna spaces (:attr:`Peer.space`, trial 0 at the library's defaults): lr: C; rf:
+min_samples_leaf, max_features; hgb, lightgbm: learning rate, trees, leaves, minimum leaf size;
+xgboost: learning rate, trees, depth, min_child_weight; catboost: depth, l2_leaf_reg; mlp:
+alpha, learning_rate_init; the transformers: learning rate, depth, weight decay; realmlp: lr,
+p_drop, wd; tabm: lr, dropout, d_block. ``majority`` has nothing to tune.
 
 "(a, b) in P, Q x c in u, v, w" lists the outer axis slowest: P-u, P-v, P-w, Q-u, Q-v, Q-w.
 Tree grids pair a smaller learning rate with more trees; the library defaults come first.
@@ -94,7 +120,17 @@ Examples:
 
 from .baselines import PaperOneHot, paper_baselines
 from .encoding import DENSE_ONE_HOT_MAX, MISSING_TEXT, CodedTable, PeerEncoding
-from .registry import HGB_MAX_LEVELS, NO_CONFIG, PEERS, SIMULATION_CONFIGS, Peer, PeerClassifier
+from .registry import (
+    HGB_MAX_LEVELS,
+    NO_CONFIG,
+    PEERS,
+    SIMULATION_CONFIGS,
+    Peer,
+    PeerClassifier,
+    PeerRegressor,
+    PyTabKitModel,
+)
+from .space import Dimension
 from .split import validation_split
 from .transformers import (
     PREDICT_CHUNK,
@@ -105,7 +141,7 @@ from .transformers import (
     TransformerClassifier,
     train_transformer,
 )
-from .tuning import TuneResult, ValidationScore, tune
+from .tuning import TuneResult, ValidationScore, tune, tune_optuna
 
 __all__ = [
     "DENSE_ONE_HOT_MAX",
@@ -116,11 +152,14 @@ __all__ = [
     "PREDICT_CHUNK",
     "SIMULATION_CONFIGS",
     "CodedTable",
+    "Dimension",
     "FTTransformerPeer",
     "PaperOneHot",
     "Peer",
     "PeerClassifier",
     "PeerEncoding",
+    "PeerRegressor",
+    "PyTabKitModel",
     "TabTransformerPeer",
     "TrainingRecord",
     "TrainingSettings",
@@ -130,5 +169,6 @@ __all__ = [
     "paper_baselines",
     "train_transformer",
     "tune",
+    "tune_optuna",
     "validation_split",
 ]

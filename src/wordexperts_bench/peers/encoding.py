@@ -1,10 +1,11 @@
 """What a peer sees of the table: :class:`PeerEncoding`, fitted on the training rows only.
 
-One fitted map, four views (the package docstring's table says which peer reads which):
+One fitted map, five views (the package docstring's table says which peer reads which):
 ``one_hot`` (standardised numbers, 0/1 levels, missing indicators), ``category`` (pandas
-``category`` dtype over the training levels), ``text`` (strings, missing as ``"<missing>"``)
-and ``codes`` (a :class:`CodedTable` of standardised numbers and integer level codes, for the
-transformers). Column kinds follow :func:`wordexperts.tabular.encoding.column_kind`; levels
+``category`` dtype over the training levels), ``text`` (strings, missing as ``"<missing>"``),
+``codes`` (a :class:`CodedTable` of standardised numbers and integer level codes, for the
+transformers) and ``imputed`` (standardised numbers and missing indicators beside ``category``
+columns, for pytabkit, which refuses missing numbers). Column kinds follow :func:`wordexperts.tabular.encoding.column_kind`; levels
 are compared as text (``1``, ``1.0`` and ``"1"`` are one level).
 """
 
@@ -178,6 +179,17 @@ class PeerEncoding(BaseEstimator):
                 columns[f"f{j}"] = X[c].astype("float64").to_numpy()
         return pd.DataFrame(columns, index=pd.RangeIndex(len(X)))
 
+    def imputed_frame(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Columns ``n0, n1, ...``: :meth:`standardised` (imputed, then the indicators), float64;
+        then ``c0, c1, ...``: the categorical columns, ``category`` dtype over the training levels
+        (unknown or missing: NaN)."""
+        numeric = self.standardised(X)
+        columns = {f"n{j}": numeric[:, j] for j in range(numeric.shape[1])}
+        for j, c in enumerate(self.categorical_):
+            levels = pd.Index(self.levels_[c])
+            columns[f"c{j}"] = pd.Categorical.from_codes(levels.get_indexer(_as_text(X[c])), categories=levels)
+        return pd.DataFrame(columns, index=pd.RangeIndex(len(X)))
+
     def codes(self, X: pd.DataFrame) -> CodedTable:
         """The transformers' view: standardised numeric columns (float32) and level codes."""
         return CodedTable(
@@ -191,6 +203,9 @@ class PeerEncoding(BaseEstimator):
         return [self.columns_.index(c) for c in self.categorical_]
 
     def view(self, kind: str, X: pd.DataFrame) -> object:
-        """The view named ``kind``: ``"one_hot"``, ``"category"``, ``"text"`` or ``"codes"``."""
-        views = {"one_hot": self.one_hot, "category": self.category_frame, "text": self.text_frame, "codes": self.codes}
+        """The view named ``kind``: ``"one_hot"``, ``"category"``, ``"text"``, ``"codes"`` or ``"imputed"``."""
+        views = {
+            "one_hot": self.one_hot, "category": self.category_frame, "text": self.text_frame, "codes": self.codes,
+            "imputed": self.imputed_frame,
+        }
         return views[kind](X)

@@ -20,6 +20,11 @@ architecture's keyword arguments and the training keys :attr:`TrainingSettings.K
   ``mlp_act=None`` (its default) crashes the head, so ``nn.ReLU()`` is passed (the MLP's own
   default); fewer than two categorical columns crash the shared embedding, so constant columns
   (one code) pad them to two.
+
+Both also regress: ``fit(table, y, 1, regression=True)`` trains one output on the mean
+squared error of ``y`` (the caller standardises it, see :class:`~.registry.PeerRegressor`),
+with the same loop, early stopping (on the validation MSE) and seeds; ``predict`` returns
+that output.
 """
 
 from __future__ import annotations
@@ -84,6 +89,7 @@ def train_transformer(
     *,
     settings: TrainingSettings,
     seed: int,
+    regression: bool = False,
 ) -> TrainingRecord:
     """Train ``model`` in place on ``table``; the best validation epoch's weights are kept.
 
@@ -93,11 +99,19 @@ def train_transformer(
 
     ``forward(model, numeric, codes)`` returns logits ``(B, n_classes)``; ``y`` holds class
     codes ``0 .. n_classes - 1``. Seed and threads are the caller's (see :class:`TransformerClassifier`).
+    With ``regression=True`` the model has one output, ``y`` holds (standardised) numbers and
+    the loss is the mean squared error; the validation split is then a plain seeded one.
     """
     numeric = torch.from_numpy(table.numeric)  # (N, F) float32
     codes = torch.from_numpy(table.codes)  # (N, C) int64
-    target = torch.from_numpy(np.asarray(y, dtype=np.int64))  # (N,)
-    train_rows, valid_rows = validation_split(np.asarray(y), settings.validation_fraction, seed)
+    if regression:
+        target = torch.from_numpy(np.asarray(y, dtype=np.float32))  # (N,)
+        strata = np.zeros(len(y), dtype=np.int64)  # one stratum: a plain seeded split
+    else:
+        target = torch.from_numpy(np.asarray(y, dtype=np.int64))  # (N,)
+        strata = np.asarray(y)
+    loss_of = _squared_error if regression else nn.functional.cross_entropy
+    train_rows, valid_rows = validation_split(strata, settings.validation_fraction, seed)
     train_rows_t, valid_rows_t = torch.from_numpy(train_rows), torch.from_numpy(valid_rows)
     optimizer = torch.optim.AdamW(parameter_groups, lr=settings.lr, weight_decay=settings.weight_decay)
     rng = np.random.default_rng(seed)
@@ -108,7 +122,7 @@ def train_transformer(
         order = train_rows_t[torch.from_numpy(rng.permutation(len(train_rows)))]
         total = 0.0
         for batch in order.split(settings.batch_size):
-            loss = nn.functional.cross_entropy(forward(model, numeric[batch], codes[batch]), target[batch])
+            loss = loss_of(forward(model, numeric[batch], codes[batch]), target[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -118,7 +132,7 @@ def train_transformer(
             record.best_epoch = epoch
             continue
         logits = _logits(model, forward, numeric[valid_rows_t], codes[valid_rows_t])
-        valid_loss = float(nn.functional.cross_entropy(logits, target[valid_rows_t]))
+        valid_loss = float(loss_of(logits, target[valid_rows_t]))
         record.validation_loss.append(valid_loss)
         stop = stopping.update(valid_loss, model)  # keeps the best epoch's weights
         record.best_epoch = stopping.best_epoch  # update() runs once an epoch: its count is ``epoch``
@@ -127,6 +141,11 @@ def train_transformer(
     stopping.restore(model)  # False (nothing loaded) without a validation split or an improving epoch
     model.eval()
     return record
+
+
+def _squared_error(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of a one-output model: output ``(B, 1)``, target ``(B,)``."""
+    return nn.functional.mse_loss(output[:, 0], target)
 
 
 def _logits(model: nn.Module, forward: Callable, numeric: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
@@ -193,15 +212,25 @@ class TransformerClassifier:
     def prepare(self, table: CodedTable) -> CodedTable:
         return table
 
-    def fit(self, table: CodedTable, y: np.ndarray, n_classes: int) -> TransformerClassifier:
+    def fit(
+        self, table: CodedTable, y: np.ndarray, n_classes: int, *, regression: bool = False
+    ) -> TransformerClassifier:
+        """Train on class codes ``y`` (``n_classes`` outputs), or on numbers with ``regression=True`` (one output)."""
         table = self.prepare(table)
         with torch_threads(self.threads), _seeded(self.seed):
-            self.model_ = self.build(table.numeric.shape[1], table.cardinalities, n_classes)
+            self.model_ = self.build(table.numeric.shape[1], table.cardinalities, 1 if regression else n_classes)
             self.record_ = train_transformer(
                 self.model_, self.forward, self.parameter_groups(self.model_), table, y,
-                settings=self.settings, seed=self.seed,
+                settings=self.settings, seed=self.seed, regression=regression,
             )
         return self
+
+    def predict(self, table: CodedTable) -> np.ndarray:
+        """A regression fit's output, float64 ``(n_rows,)``."""
+        table = self.prepare(table)
+        with torch_threads(self.threads):
+            output = _logits(self.model_, self.forward, torch.from_numpy(table.numeric), torch.from_numpy(table.codes))
+        return output[:, 0].double().numpy()
 
     def predict_proba(self, table: CodedTable) -> np.ndarray:
         table = self.prepare(table)
