@@ -1,6 +1,6 @@
 """The experiments' commands, added to ``wordexperts``'s command line by :func:`extend`.
 
-``bench masking|fit|analogy|ood``, ``reproduce simulation|auto-mpg``,
+``bench masking|fit|large|members|defaults|analogy|ood``, ``reproduce simulation|auto-mpg``,
 ``analogy train|theory``, and the quick reproductions that ``wordexperts demo`` runs after
 its own part. Argument parsing and printing only; the work and the renderers live in the
 modules named by each command. Nothing heavy is imported before a command runs.
@@ -50,6 +50,56 @@ def _bench_fit(args: argparse.Namespace) -> int:
     epochs, repeats, rows = (5, 1, 10_000) if args.quick else (args.epochs, args.repeats, 100_000)
     result = time_fit_predict(epochs=epochs, repeats=repeats, predict_rows=rows, seed=args.seed, n_threads=args.threads)
     _report_benchmark(args, "fit", "Fit and predict speed", result, fit_report(result))
+    return 0
+
+
+def _bench_large(args: argparse.Namespace) -> int:
+    from .time_fit import large_fit_report, time_large_fit
+
+    _benchmark_folder(args)
+    rows = 5_000 if args.quick else args.rows
+    result = time_large_fit(rows=rows, seed=args.seed, n_threads=args.threads)
+    _report_benchmark(args, "large", "A large table: our default fit against the peers'", result, large_fit_report(result))
+    return 0
+
+
+def _bench_members(args: argparse.Namespace) -> int:
+    from .time_members import members_report, time_members
+
+    _benchmark_folder(args)
+    members, steps = ((1, 2), 3) if args.quick else (tuple(args.members), args.steps)
+    result = time_members(members=members, steps=steps, batch_size=args.batch_size, seed=args.seed, n_threads=args.threads)
+    _report_benchmark(args, "members", "What an ensemble costs per step", result, members_report(result))
+    return 0
+
+
+def _bench_defaults(args: argparse.Namespace) -> int:
+    from wordexperts.data.simulation import CONFIGURATIONS, PAPER_SEEDS
+    from wordexperts.reporting import write_report
+
+    from .defaults import CANDIDATES, defaults_report, rank_candidates, sweep
+    from .tables import TASKS
+
+    names = args.candidates or list(CANDIDATES)
+    unknown = sorted(set(names) - set(CANDIDATES))
+    if unknown:
+        raise ValueError(f"unknown candidate(s) {unknown}; choose from {list(CANDIDATES)}")
+    if args.quick:
+        configurations, simulation_seeds = CONFIGURATIONS[:1], PAPER_SEEDS[:1]
+        tasks, task_seeds = ["penguins/year", "midwest/state"], range(1)
+    else:
+        configurations, simulation_seeds = CONFIGURATIONS, PAPER_SEEDS[: args.simulation_seeds]
+        tasks, task_seeds = list(TASKS), range(args.seeds)
+    _benchmark_folder(args)
+    runs = sweep(
+        {name: CANDIDATES[name] for name in names}, configurations=configurations, simulation_seeds=simulation_seeds,
+        tasks=tasks, task_seeds=task_seeds, jobs=args.jobs, threads=args.threads,
+    )
+    print(rank_candidates(runs).round(3).to_string(index=False))
+    if args.out:
+        report = defaults_report(runs, command=command_line("wordexperts bench defaults"))
+        tables = {"runs": runs, "ranking": rank_candidates(runs)}
+        print_written(write_report(args.out, report, markdown_name="defaults", tables=tables))
     return 0
 
 
@@ -276,6 +326,32 @@ def _add_benchmarks(commands) -> None:
     fit.add_argument("--quick", action="store_true", help="one fit of 5 epochs, 10,000 rows predicted")
     fit.add_argument("--out", help="folder for fit.json and fit.md")
     fit.set_defaults(run=_bench_fit)
+
+    large = benches.add_parser("large", help="the default fit on a generated 100,000-row table, beside the peers'")
+    add_seed_threads(large)
+    large.add_argument("--rows", type=positive_int, default=100_000, help="rows (default 100,000; 8 feature columns)")
+    large.add_argument("--quick", action="store_true", help="5,000 rows")
+    large.add_argument("--out", help="folder for large.json and large.md")
+    large.set_defaults(run=_bench_large)
+
+    members = benches.add_parser("members", help="an ensemble's cost per step: k fast members vs k packed (vmap)")
+    add_seed_threads(members)
+    members.add_argument("--members", nargs="+", type=positive_int, default=[1, 4, 8], help="ensemble sizes (default 1 4 8)")
+    members.add_argument("--steps", type=positive_int, default=30, help="steps timed per way (default 30)")
+    members.add_argument("--batch-size", type=positive_int, default=128, help="rows per step (default 128)")
+    members.add_argument("--quick", action="store_true", help="k = 1 and 2, 3 steps")
+    members.add_argument("--out", help="folder for members.json and members.md")
+    members.set_defaults(run=_bench_members)
+
+    chosen = benches.add_parser("defaults", help="candidate defaults on the simulation and the real suite together")
+    chosen.add_argument("--candidates", nargs="+", metavar="NAME", help="candidates (default: all of defaults.CANDIDATES)")
+    chosen.add_argument("--simulation-seeds", type=positive_int, default=2, help="paper seeds per configuration (default 2)")
+    chosen.add_argument("--seeds", type=positive_int, default=2, help="seeds per suite task (default 2)")
+    chosen.add_argument("--jobs", type=positive_int, default=1, help="worker processes (default 1)")
+    chosen.add_argument("--threads", type=positive_int, default=1, help="threads per process (default 1)")
+    chosen.add_argument("--quick", action="store_true", help="one configuration, two tasks, one seed each")
+    chosen.add_argument("--out", help="folder for defaults.md, runs.csv and ranking.csv")
+    chosen.set_defaults(run=_bench_defaults)
 
     analogy = benches.add_parser("analogy", help="the Google analogy set against all 400,000 GloVe words: time, memory")
     analogy.add_argument("--threads", type=positive_int, default=2, help="BLAS threads (default 2)")

@@ -83,3 +83,74 @@ def fit_report(result: dict) -> str:
             f"predict: {result['predict_rows_per_second']:,.0f} rows per second ({result['predict_rows']:,} rows, median of 3)",
         ]
     )
+
+
+def large_table(rows: int = 100_000, *, numeric: int = 5, categorical: int = 3, seed: int = 0):
+    """A generated table of ``rows`` x ``numeric + categorical`` features and a binary target.
+
+    Numeric columns are standard normal, categorical ones 12 levels each; the target is a
+    noisy rule of two numeric columns and one categorical one (an interaction). Returns ``X, y``.
+    """
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({f"n{i}": rng.normal(size=rows) for i in range(numeric)})
+    for i in range(categorical):
+        X[f"c{i}"] = rng.choice([f"v{j:02d}" for j in range(12)], rows)
+    signal = X["n0"] + X["n1"] * np.where(X["c0"] < "v06", 1.0, -1.0) + rng.normal(scale=0.5, size=rows)
+    return X, np.where(signal > 0, "yes", "no")
+
+
+def time_large_fit(
+    *,
+    rows: int = 100_000,
+    numeric: int = 5,
+    categorical: int = 3,
+    peers: tuple[str, ...] = ("lightgbm", "catboost", "hgb"),
+    seed: int = 0,
+    n_threads: int = 1,
+) -> dict:
+    """Whole-fit seconds of the default estimator on :func:`large_table`, and of each installed peer's
+    defaults in the same process and thread count; accuracy on a fresh draw of the same rule."""
+    from .peers import PeerClassifier
+    from .runs import check_models
+
+    X, y = large_table(rows, numeric=numeric, categorical=categorical, seed=seed)
+    X_test, y_test = large_table(20_000, numeric=numeric, categorical=categorical, seed=seed + 1)
+    result: dict = {"rows": rows, "columns": X.shape[1], "n_threads": n_threads, "fits": []}
+    model = WordExpertsClassifier(random_state=seed, n_threads=n_threads)
+    started = time.perf_counter()
+    model.fit(X, y)
+    seconds = time.perf_counter() - started
+    result["fits"].append(
+        {
+            "model": "wordexperts", "fit_seconds": seconds, "accuracy": float(model.score(X_test, y_test)),
+            "epochs": model.n_epochs_, "best_epoch": model.best_epoch_,
+        }
+    )
+    runnable, _ = check_models(peers)
+    for name in runnable:
+        peer = PeerClassifier(name, random_state=seed, n_threads=n_threads)
+        started = time.perf_counter()
+        peer.fit(X, y)
+        seconds = time.perf_counter() - started
+        result["fits"].append({"model": name, "fit_seconds": seconds, "accuracy": float(peer.score(X_test, y_test))})
+    ours = result["fits"][0]["fit_seconds"]
+    for fit in result["fits"]:
+        fit["x_ours"] = fit["fit_seconds"] / ours
+    result.update(machine())
+    return result
+
+
+def large_fit_report(result: dict) -> str:
+    """:func:`time_large_fit`'s result as markdown."""
+    lines = [
+        (
+            f"{result['rows']:,} rows x {result['columns']} columns (generated: `large_table`), "
+            f"{result['n_threads']} thread(s), torch {result['torch']}, {result['machine']}"
+        ),
+        "",
+        "| model | fit (s) | time / ours | accuracy |",
+        "|---|---|---|---|",
+    ]
+    for fit in result["fits"]:
+        lines.append(f"| {fit['model']} | {fit['fit_seconds']:.1f} | {fit['x_ours']:.2f} | {fit['accuracy']:.3f} |")
+    return "\n".join(lines)

@@ -2,6 +2,7 @@
 
 import json
 
+import pandas as pd
 import pytest
 
 from wordexperts.cli import main
@@ -47,6 +48,34 @@ def test_bench_fit_quick_writes_its_report(tmp_path, capsys):
     assert result["fit_seconds_median"] > 0 and result["predict_rows_per_second"] > 1000
     assert "rows per second" in capsys.readouterr().out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fit.json", "fit.md"]
+
+
+def test_bench_members_quick_times_each_road(tmp_path):
+    assert main(["bench", "members", "--quick", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "members.json").read_text())
+    assert [row["k"] for row in result["rows"]] == [1, 2] and result["ms_fast_one"] > 0
+    assert all(row["ms_members"] > 0 and row["ms_packed"] > 0 for row in result["rows"])
+
+
+def test_bench_large_quick_times_ours_beside_the_peers(tmp_path):
+    pytest.importorskip("lightgbm")
+    assert main(["bench", "large", "--quick", "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "large.json").read_text())
+    fits = {fit["model"]: fit for fit in result["fits"]}
+    assert result["rows"] == 5000 and result["columns"] == 8 and fits["wordexperts"]["x_ours"] == 1.0
+    assert fits["wordexperts"]["accuracy"] > 0.75  # the rule is learnable; a broken fit is near 0.5
+    assert "lightgbm" in fits
+
+
+def test_bench_defaults_quick_ranks_candidates(tmp_path, capsys):
+    assert main(["bench", "defaults", "--quick", "--candidates", "defaults", "paper", "--out", str(tmp_path)]) == 0
+    runs = pd.read_csv(tmp_path / "runs.csv")
+    assert set(runs["candidate"]) == {"defaults", "paper"} and set(runs["family"]) == {"simulation", "suite"}
+    assert runs["score"].notna().all() and len(runs) == 2 * (1 + 2)
+    ranking = pd.read_csv(tmp_path / "ranking.csv")
+    assert sorted(ranking["rank"]) in ([1.0, 2.0], [1.5, 1.5], [4 / 3, 5 / 3])  # ranks over 3 tables of 2 candidates
+    assert main(["bench", "defaults", "--quick", "--candidates", "nope"]) == 2
+    assert "unknown candidate(s) ['nope']" in capsys.readouterr().err
 
 
 def test_time_glove_evaluation_quick():
