@@ -284,3 +284,34 @@ def test_members_train_as_they_would_alone(fast):
         assert history.loss == pytest.approx([(a + b) / 2 for a, b in zip(*losses, strict=True)])
     with pytest.raises(ValueError, match="non-empty list"):
         train_mlm([], x)
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
+def test_position_weights_take_the_same_steps_on_both_roads(dtype, tolerance):
+    x = torch.randint(0, 6, (200, 4))
+    model = fresh(block="bert", dropout=0.0).to(dtype)
+    twin, plain = copy.deepcopy(model), copy.deepcopy(model)
+    weights = [1.0, 1.0, 1.0, 6.0]  # the last column counts as much as twice the others together
+    fast = train_mlm(model, x, epochs=3, batch_size=32, seed=3, position_weights=weights)
+    slow = train_mlm(twin, x, epochs=3, batch_size=32, seed=3, position_weights=weights, fast=False)
+    assert max(abs(a - b) / b for a, b in zip(fast.loss, slow.loss, strict=True)) <= tolerance
+    for p, q in zip(model.parameters(), twin.parameters(), strict=True):
+        assert (p - q).abs().max() <= 10 * tolerance
+    equal = train_mlm(plain, x, epochs=3, batch_size=32, seed=3, position_weights=[2.0] * 4)
+    assert equal.loss == pytest.approx(train_mlm(fresh(block="bert", dropout=0.0).to(dtype), x, epochs=3, batch_size=32, seed=3).loss, rel=tolerance)
+    assert equal.loss != fast.loss
+    with pytest.raises(ValueError, match="position_weights must be 4 non-negative numbers"):
+        train_mlm(plain, x, epochs=1, position_weights=[1.0, -1.0, 1.0, 1.0])
+
+
+def test_weighted_loss_is_the_weighted_mean_of_the_positions():
+    from wordexperts.train import weighted_mlm_loss
+
+    model = fresh(block="bert")
+    x = torch.randint(0, 6, (10, 4))
+    p = torch.arange(4)
+    per = model.mlm_loss_at(x, p, reduction="none")  # (10, 4)
+    w = torch.tensor([0.0, 1.0, 0.0, 3.0])
+    expected = (per[:, 1].sum() + 3 * per[:, 3].sum()) / (10 * 4)
+    assert torch.allclose(weighted_mlm_loss(model, x, p, w), expected)
+    assert torch.allclose(weighted_mlm_loss(model, x, p, None), per.mean())

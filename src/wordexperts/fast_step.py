@@ -107,9 +107,20 @@ class OnePassTraining:
     them.
     """
 
-    def __init__(self, model: MaskedLanguageModel, tokens: torch.Tensor, positions: torch.Tensor, *, lr: float, eps: float):
-        self.model, self.tokens, self.positions = model, tokens, positions
-        self.step = OnePassGradients(model, length=tokens.shape[1], positions=positions, words=observed_words(model, tokens))
+    def __init__(
+        self,
+        model: MaskedLanguageModel,
+        tokens: torch.Tensor,
+        positions: torch.Tensor,
+        *,
+        lr: float,
+        eps: float,
+        weights: torch.Tensor | None = None,
+    ):
+        self.model, self.tokens, self.positions, self.weights = model, tokens, positions, weights
+        self.step = OnePassGradients(
+            model, length=tokens.shape[1], positions=positions, words=observed_words(model, tokens), weights=weights
+        )
         self.keys = self.step.keys(tokens)  # (N, L + P)
         self.targets = tokens[:, positions].contiguous()  # (N, P)
         self.adam = FusedAdam(self.step.parameters, lr=lr, eps=eps)
@@ -146,7 +157,9 @@ class OnePassTraining:
         """The step through autograd and ``masked_logits``; returns the summed loss."""
         model = self.model
         model.zero_grad(set_to_none=True)
-        loss = model.mlm_loss_at(self.tokens[index], self.positions, method="one_pass")
+        from .train import weighted_mlm_loss
+
+        loss = weighted_mlm_loss(model, self.tokens[index], self.positions, self.weights, method="one_pass")
         loss.backward()
         grads = dict(model.named_parameters())
         with torch.inference_mode():

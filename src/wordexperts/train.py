@@ -138,6 +138,21 @@ class LearningRate:
         return 0.5 * self.lr * (1.0 + math.cos(math.pi * min(t, self.total_steps) / self.total_steps))
 
 
+def weighted_mlm_loss(
+    model: MaskedLanguageModel, x: torch.Tensor, positions: torch.Tensor, weights: torch.Tensor | None, **kwargs
+) -> torch.Tensor:
+    """``mlm_loss_at``, each position's cross-entropy weighted: ``sum w_p CE / (B * sum w)``.
+
+    ``weights`` ``(P,)`` (``None``: all equal, the plain mean). A classifier can weigh its
+    target's column above the features it also learns to fill in.
+    """
+    if weights is None:
+        return model.mlm_loss_at(x, positions, **kwargs)
+    per_slot = model.mlm_loss_at(x, positions, reduction="none", **kwargs)  # (B, P)
+    w = weights.to(per_slot.dtype)
+    return (per_slot * w).sum() / (x.shape[0] * w.sum())
+
+
 @dataclass
 class TrainingHistory:
     """Mean training loss and wall-clock seconds of each epoch."""
@@ -156,6 +171,7 @@ def train_epoch(
     positions: Positions = None,
     batching: Literal["rows", "copies"] = "rows",
     learning_rate: LearningRate | None = None,
+    weights: torch.Tensor | None = None,
     **masked_logits_kwargs,
 ) -> float:
     """One shuffled pass over ``tokens`` ``(N, L)``; returns the mean loss over masked slots.
@@ -186,13 +202,15 @@ def train_epoch(
         targets = tokens[:, p].reshape(-1)  # (N*P,)
     elif batching != "rows":
         raise ValueError(f"batching must be 'rows' or 'copies', got {batching!r}")
+    if weights is not None and batching != "rows":
+        raise ValueError("position weights need batching='rows'")
     n = tokens.shape[0] if batching == "rows" else copies.shape[0]
     order = torch.randperm(n, generator=generator).to(tokens.device)
     total = 0.0
     for start in range(0, n, batch_size):
         index = order[start : start + batch_size]
         if batching == "rows":
-            loss = model.mlm_loss_at(tokens[index], p, **masked_logits_kwargs)  # checked once, above
+            loss = weighted_mlm_loss(model, tokens[index], p, weights, **masked_logits_kwargs)  # checked once, above
         else:
             logits = model(copies[index])  # (b, L, V)
             loss = cross_entropy(logits[torch.arange(index.numel()), slots[index]], targets[index])
@@ -224,6 +242,7 @@ def train_mlm(
     callback: Callable[[int, float], bool | None] | None = None,
     status: Callable[[], Mapping[str, object]] | None = None,
     lr_schedule: str = "constant",
+    position_weights: object = None,
     fast: bool | None = None,
     **masked_logits_kwargs,
 ) -> TrainingHistory:
@@ -239,7 +258,8 @@ def train_mlm(
     mean loss; returning ``True`` stops training there (early stopping lives in the caller).
     ``status()``, if given, is shown on the progress bar after each epoch (say, the validation
     loss and the best epoch). ``lr_schedule`` (:class:`LearningRate`): ``"constant"`` or
-    ``"cosine"`` decay to zero over the ``epochs`` budget.
+    ``"cosine"`` decay to zero over the ``epochs`` budget. ``position_weights`` ``(P,)``
+    weighs each position's loss (:func:`weighted_mlm_loss`; ``batching="rows"`` only).
 
     ``model`` may be a list of members (an ensemble): each epoch every member makes its own
     pass over the same rows (on the fast road, in the same shuffled order), each with its own
@@ -277,9 +297,13 @@ def train_mlm(
     if fast and why_not is not None:
         raise ValueError(f"fast=True: {why_not}")
     fast = why_not is None and fast is not False
-    if fast:
-        p = check_positions(positions, tokens.shape[1], here)
-    else:
+    p = check_positions(positions, tokens.shape[1], here)
+    weights = None
+    if position_weights is not None:
+        weights = torch.as_tensor(position_weights, dtype=torch.float64).to(here)
+        if weights.shape != p.shape or not bool((weights >= 0).all()) or float(weights.sum()) <= 0:
+            raise ValueError(f"position_weights must be {p.numel()} non-negative numbers, not all zero")
+    if not fast:
         optimizers = [make_optimizer(member, lr=lr, eps=eps) for member in members]
     generator = torch.Generator().manual_seed(seed)
     rows = tokens.shape[0] * (tokens.shape[1] if batching == "copies" else 1)
@@ -290,7 +314,7 @@ def train_mlm(
     with torch_threads(n_threads), torch.random.fork_rng(devices=forked):
         torch.manual_seed(seed)  # dropout
         if fast:
-            trainings = [OnePassTraining(member, tokens, p, lr=lr, eps=eps) for member in members]
+            trainings = [OnePassTraining(member, tokens, p, lr=lr, eps=eps, weights=weights) for member in members]
         bar = tqdm(range(epochs), desc="epochs", disable=not progress, leave=False)
         for epoch in bar:
             started = time.perf_counter()
@@ -301,7 +325,7 @@ def train_mlm(
                 losses = [
                     train_epoch(
                         member, optimizer, tokens, batch_size=batch_size, generator=generator, positions=positions,
-                        batching=batching, learning_rate=rate, **masked_logits_kwargs,
+                        batching=batching, learning_rate=rate, weights=weights, **masked_logits_kwargs,
                     )
                     for member, optimizer, rate in zip(members, optimizers, rates, strict=True)
                 ]

@@ -91,6 +91,10 @@ class OnePassGradients:
     pairs no row holds changes nothing (their keys get no weight in any row) but the cost: with
     per-column vocabularies, most (column, token) pairs never occur.
 
+    ``weights`` (optional, ``(P,)``, non-negative): each position's weight in the loss, which
+    is then ``sum w_p CE / (B * sum w)`` (a plain mean for equal weights); the summed loss
+    returned is ``Q`` times that.
+
     ``dropout`` is ``None`` or the masks of a ``bert`` block's two dropout sites ``(2, d, B,
     P)``, holding 0 or ``1 / (1 - rate)``: ``dropout[0]`` multiplies the attention output and
     ``dropout[1]`` the feed-forward output, where :class:`~.attention.Readout` applies its two
@@ -113,7 +117,13 @@ class OnePassGradients:
     """
 
     def __init__(
-        self, model: BidirectionalAttention, *, length: int, positions: torch.Tensor, words: torch.Tensor | None = None
+        self,
+        model: BidirectionalAttention,
+        *,
+        length: int,
+        positions: torch.Tensor,
+        words: torch.Tensor | None = None,
+        weights: torch.Tensor | None = None,
     ) -> None:
         if not fast_step_supported(model):
             raise ValueError("the hand-derived one-pass gradients need a single-block BidirectionalAttention")
@@ -134,6 +144,12 @@ class OnePassGradients:
             words = torch.unique(words.to(device=device, dtype=torch.long))  # sorted
             if words.numel() == 0 or int(words[0]) < 0 or int(words[-1]) >= L * T:
                 raise ValueError(f"words must be non-empty ids column * n_tokens + token in [0, {L * T})")
+        if weights is not None:
+            weights = torch.as_tensor(weights, dtype=weight.dtype, device=device)
+            if weights.shape != p.shape or not bool((weights >= 0).all()) or float(weights.sum()) <= 0:
+                raise ValueError(f"weights must be {tuple(p.shape)} non-negative numbers, not all zero")
+            weights = weights * (p.numel() / weights.sum())  # (P,): mean 1, so equal weights change nothing
+        self.weights = weights
         self.n_words = words.numel()  # keys of the rows' words; then one own slot per query
         self.n_keys = self.n_words + P
         self.word_keys = torch.full((L * T,), -1, dtype=torch.long, device=device)  # word id -> its key
@@ -215,8 +231,9 @@ class OnePassGradients:
             raise ValueError("a row holds a (column, token) pair outside the words this step was built for")
         return torch.cat([words, self.own_keys.expand(x.shape[0], -1)], 1)
 
-    def _batch_constants(self, rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Bag offsets ``(B,)``, slot one-hot ``(P, B*P)`` and ``-1`` ``(1, B*P)`` for ``rows`` rows."""
+    def _batch_constants(self, rows: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Bag offsets ``(B,)``, slot one-hot ``(P, B*P)``, ``-1`` ``(1, B*P)`` and the slots'
+        loss weights ``(1, B*P)`` (``None``: all 1) for ``rows`` rows."""
         constants = self._per_batch.get(rows)
         if constants is None:
             P, like = self.n_positions, self.hidden_logits
@@ -225,7 +242,8 @@ class OnePassGradients:
             slot = torch.arange(rows * P, device=like.device) % P
             slot_onehot = torch.nn.functional.one_hot(slot, P).T.to(like.dtype).contiguous()  # (P, B*P)
             minus_one = torch.full((1, rows * P), -1.0, dtype=like.dtype, device=like.device)
-            constants = self._per_batch[rows] = (offsets, slot_onehot, minus_one)
+            slot_weights = None if self.weights is None else self.weights.repeat(rows)[None, :]  # (1, B*P)
+            constants = self._per_batch[rows] = (offsets, slot_onehot, minus_one, slot_weights)
         return constants
 
     def __call__(
@@ -239,7 +257,7 @@ class OnePassGradients:
         H, dk, d = c.n_heads, c.d_head, c.d_model
         Q, Hk = B * P, H * dk
         PHk = P * Hk
-        offsets, slot_onehot, minus_one = self._batch_constants(B)
+        offsets, slot_onehot, minus_one, slot_weights = self._batch_constants(B)
 
         # ---- forward: the key table ----
         embedding = self.embedding if self.levels is None else torch.addmm(self.embedding, *self.levels)  # (T, d)
@@ -279,13 +297,16 @@ class OnePassGradients:
         # Classes along dim 0: PyTorch's CPU log-softmax over a short last dimension is ~20x slower.
         log_probs = torch.log_softmax(torch.addmm(self.b_head, self.w_head, out), 0)  # (V, Q)
         flat_targets = targets.reshape(1, Q)  # (1, Q)
-        loss = -log_probs.gather(0, flat_targets).sum()
+        picked = log_probs.gather(0, flat_targets)  # (1, Q)
+        loss = -(picked.sum() if slot_weights is None else torch.vdot(picked.view(-1), slot_weights.view(-1)))
 
         # ---- backward: the position-wise part ----
         readout, attention = "blocks.0.readout.", "blocks.0.attention."
         grads: dict[str, torch.Tensor] = {}
         # d(mean loss) / d logits is (softmax - onehot) / Q; the 1 / Q rides on the products.
         d_logits = torch.exp(log_probs).scatter_add_(0, flat_targets, minus_one)  # (V, Q), times Q
+        if slot_weights is not None:
+            d_logits.mul_(slot_weights)
         grads["head.weight"] = torch.addmm(self.zero, d_logits, out.T, beta=0.0, alpha=1.0 / Q)  # (V, d)
         grads["head.bias"] = d_logits.sum(1).mul_(1.0 / Q)
         d_out = torch.addmm(self.zero, self.w_head_t, d_logits, beta=0.0, alpha=1.0 / Q)  # (d, Q)

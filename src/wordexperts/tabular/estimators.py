@@ -84,12 +84,14 @@ PRESETS: dict[str | None, dict[str, Any]] = {
     None: dict(
         d_model=32, n_heads=4, d_ff=64, n_layers=1, dropout=0.1, init="keras", lr=3e-3, eps=1e-7,
         epochs="auto", lr_schedule="cosine", batch_size=128, batching="rows", early_stopping=True,
-        validation_fraction=0.1, patience=20, n_bins=10, shared_vocabulary=False, n_members=1, n_levels=0,
+        validation_fraction=0.1, patience="auto", n_bins=10, shared_vocabulary=False, n_members=1, n_levels=0,
+        target_share=None,
     ),
     "paper": dict(
         d_model=20, n_heads=5, d_ff=5, n_layers=1, dropout=0.1, init="keras", lr=1e-3, eps=1e-7,
         epochs=200, lr_schedule="constant", batch_size=128, batching="rows", early_stopping=False,
         validation_fraction=0.1, patience=20, n_bins=10, shared_vocabulary=True, n_members=1, n_levels=0,
+        target_share=None,
     ),
 }
 
@@ -123,6 +125,9 @@ def paper_tabular_config(*, n_columns: int = 6, n_bins: int = 10, dropout: float
 # epochs="auto": enough epochs for STEP_BUDGET optimizer steps, within [MIN_AUTO_EPOCHS, MAX_AUTO_EPOCHS].
 STEP_BUDGET = 2000
 MIN_AUTO_EPOCHS, MAX_AUTO_EPOCHS = 10, 200
+# patience="auto": PATIENCE_STEPS optimizer steps without improvement, and never fewer than MIN_PATIENCE epochs.
+PATIENCE_STEPS = 300
+MIN_PATIENCE = 10
 PREDICT_CHUNK = 2048  # rows per forward pass at predict time: small chunks stay in cache (measured fastest)
 
 
@@ -145,6 +150,24 @@ def epoch_budget(epochs: int | str, *, n_rows: int, batch_size: int) -> int:
         return int(epochs)
     steps_per_epoch = math.ceil(n_rows / batch_size)
     return min(MAX_AUTO_EPOCHS, max(MIN_AUTO_EPOCHS, math.ceil(STEP_BUDGET / steps_per_epoch)))
+
+
+def resolve_patience(patience: int | str, *, n_rows: int, batch_size: int) -> int:
+    """Epochs without improvement before early stopping: ``patience``, or for ``"auto"`` the
+    epochs that make ``PATIENCE_STEPS`` optimizer steps, at least ``MIN_PATIENCE``.
+
+    On a 200-row table an epoch is two steps, and a few dozen steps decide nothing: training
+    often sits on a plateau (predicting the mean) before the target is learned.
+
+    Examples:
+        >>> resolve_patience("auto", n_rows=200, batch_size=128), resolve_patience("auto", n_rows=50_000, batch_size=128)
+        (150, 10)
+        >>> resolve_patience(5, n_rows=200, batch_size=128)
+        5
+    """
+    if patience != "auto":
+        return int(patience)
+    return max(MIN_PATIENCE, math.ceil(PATIENCE_STEPS / math.ceil(n_rows / batch_size)))
 
 
 def _resolve_seed(random_state: object) -> int:
@@ -279,7 +302,8 @@ class _WordExpertsTable(BaseEstimator):
         history: dict[str, list[float]] = {"loss": [], "val_loss": [], "seconds": []}
         copies = encoder.n_columns_ if params["batching"] == "copies" else 1
         epochs = epoch_budget(params["epochs"], n_rows=len(train_rows) * copies, batch_size=params["batch_size"])
-        stopping = EarlyStopping(params["patience"], min_delta=1e-6)
+        patience = resolve_patience(params["patience"], n_rows=len(train_rows) * copies, batch_size=params["batch_size"])
+        stopping = EarlyStopping(patience, min_delta=1e-6)
 
         def on_epoch(epoch: int, loss: float) -> bool:
             history["loss"].append(float(loss))
@@ -299,6 +323,7 @@ class _WordExpertsTable(BaseEstimator):
             members, train_tokens, epochs=epochs, batch_size=params["batch_size"], lr=params["lr"],
             eps=params["eps"], batching=params["batching"], seed=seed, n_threads=self.n_threads,
             progress=self.progress, callback=on_epoch, status=status, lr_schedule=params["lr_schedule"],
+            position_weights=self._position_weights(params, encoder.n_columns_, position),
         )
         history["seconds"] = list(trained.seconds)
         restored = stopping.restore(ensemble)
@@ -307,6 +332,17 @@ class _WordExpertsTable(BaseEstimator):
         self.history_ = history
         self.n_epochs_ = len(history["loss"])
         self.best_epoch_ = stopping.best_epoch if restored else self.n_epochs_
+
+    @staticmethod
+    def _position_weights(params: dict, n_columns: int, target: int | None) -> np.ndarray | None:
+        """Each column's weight in the training loss: the target's share of it is ``target_share``
+        (``None``: every column counts the same, the paper's masked-LM loss)."""
+        share = params["target_share"]
+        if share is None or target is None or n_columns < 2:
+            return None
+        weights = np.ones(n_columns)
+        weights[target] = share / (1.0 - share) * (n_columns - 1)
+        return weights
 
     def _identifiers(self, features: pd.DataFrame, categorical: list[str]) -> list[str]:
         """The feature columns the model ignores: ``id_columns``, or the ID-like ones found ("auto")."""
@@ -568,7 +604,7 @@ def _member_prefix(i: int, n_members: int) -> str:
     return "" if n_members == 1 else f"member{i}."
 
 
-_INTS = ("d_model", "n_heads", "d_ff", "n_layers", "batch_size", "patience", "n_bins", "n_members")
+_INTS = ("d_model", "n_heads", "d_ff", "n_layers", "batch_size", "n_bins", "n_members")
 _FLOATS = {"lr": (0.0, math.inf), "eps": (0.0, math.inf), "dropout": (-1e-12, 1.0), "validation_fraction": (0.0, 1.0)}
 
 
@@ -576,11 +612,16 @@ def _checked(params: dict) -> dict:
     """Settings as plain python values (numpy ints from a grid are fine), each in its range."""
     for name in _INTS:
         params[name] = check_positive_int(name, params[name])
+    share = params["target_share"]
+    if share is not None and (not isinstance(share, numbers.Real) or isinstance(share, bool) or not 0 < share < 1):
+        raise ValueError(f"target_share must be None or a number in (0, 1), got {share!r}")
+    params["target_share"] = None if share is None else float(share)
     if not is_int(params["n_levels"]) or params["n_levels"] < 0:
         raise ValueError(f"n_levels must be an int >= 0, got {params['n_levels']!r}")
     params["n_levels"] = int(params["n_levels"])
-    if params["epochs"] != "auto":
-        params["epochs"] = check_positive_int("epochs", params["epochs"])
+    for name in ("epochs", "patience"):
+        if params[name] != "auto":
+            params[name] = check_positive_int(name, params[name])
     if params["lr_schedule"] not in LearningRate.SCHEDULES:
         raise ValueError(f"lr_schedule must be one of {LearningRate.SCHEDULES}, got {params['lr_schedule']!r}")
     for name, (low, high) in _FLOATS.items():
@@ -690,12 +731,13 @@ class WordExpertsClassifier(ClassifierMixin, _WordExpertsTable):
         batching: str | None = None,
         early_stopping: bool | None = None,
         validation_fraction: float | None = None,
-        patience: int | None = None,
+        patience: int | str | None = None,
         n_bins: int | None = None,
         bins: dict[str, int] | None = None,
         shared_vocabulary: bool | None = None,
         n_members: int | None = None,
         n_levels: int | None = None,
+        target_share: float | None = None,
         max_categories: int = 1000,
         categorical: list[str] | None = None,
         id_columns: str | list[str] | None = "auto",
@@ -725,6 +767,7 @@ class WordExpertsClassifier(ClassifierMixin, _WordExpertsTable):
         self.shared_vocabulary = shared_vocabulary
         self.n_members = n_members
         self.n_levels = n_levels
+        self.target_share = target_share
         self.max_categories = max_categories
         self.categorical = categorical
         self.id_columns = id_columns
@@ -813,13 +856,14 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
         batching: str | None = None,
         early_stopping: bool | None = None,
         validation_fraction: float | None = None,
-        patience: int | None = None,
+        patience: int | str | None = None,
         n_bins: int | None = None,
         bins: dict[str, int] | None = None,
         target_bins: int | None = None,
         shared_vocabulary: bool | None = None,
         n_members: int | None = None,
         n_levels: int | None = None,
+        target_share: float | None = None,
         max_categories: int = 1000,
         categorical: list[str] | None = None,
         id_columns: str | list[str] | None = "auto",
@@ -850,6 +894,7 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
         self.shared_vocabulary = shared_vocabulary
         self.n_members = n_members
         self.n_levels = n_levels
+        self.target_share = target_share
         self.max_categories = max_categories
         self.categorical = categorical
         self.id_columns = id_columns
@@ -954,12 +999,13 @@ class WordExpertsImputer(TransformerMixin, _WordExpertsTable):
         batching: str | None = None,
         early_stopping: bool | None = None,
         validation_fraction: float | None = None,
-        patience: int | None = None,
+        patience: int | str | None = None,
         n_bins: int | None = None,
         bins: dict[str, int] | None = None,
         shared_vocabulary: bool | None = None,
         n_members: int | None = None,
         n_levels: int | None = None,
+        target_share: float | None = None,
         max_categories: int = 1000,
         categorical: list[str] | None = None,
         id_columns: str | list[str] | None = "auto",
@@ -990,6 +1036,7 @@ class WordExpertsImputer(TransformerMixin, _WordExpertsTable):
         self.shared_vocabulary = shared_vocabulary
         self.n_members = n_members
         self.n_levels = n_levels
+        self.target_share = target_share
         self.max_categories = max_categories
         self.categorical = categorical
         self.id_columns = id_columns
