@@ -27,22 +27,20 @@ import pandas as pd
 CANDIDATES: Mapping[str, Mapping[str, Any]] = {
     "defaults": {},
     "paper": {"preset": "paper"},
-    "constant-lr": {"lr_schedule": "constant"},
-    "lr-1e-2": {"lr": 1e-2},
-    "patience-40": {"patience": 40},
-    "d64": {"d_model": 64, "d_ff": 128},
-    "dropout-0.2": {"dropout": 0.2},
-    "bins-20": {"n_bins": 20},
-    "no-early-stopping": {"early_stopping": False},
-    "lr-1e-3": {"lr": 1e-3},
-    "shared-vocabulary": {"shared_vocabulary": True},
-    "d16": {"d_model": 16, "n_heads": 4, "d_ff": 32},
-    "members-4": {"n_members": 4},
-    "no-early-stopping-members-4": {"early_stopping": False, "n_members": 4},
-    "d16-members-8": {"d_model": 16, "n_heads": 4, "d_ff": 32, "n_members": 8},
+    "no-target-share": {"target_share": None},
+    "no-levels": {"n_levels": 0},
+    "no-target-share-no-levels": {"target_share": None, "n_levels": 0},
     "simulation-as-numbers": {"simulation_input": "numbers"},
-    "levels-10": {"n_levels": 10, "simulation_input": "numbers"},
-    "levels-5": {"n_levels": 5, "simulation_input": "numbers"},
+    "patience-20": {"patience": 20},
+    "constant-lr": {"lr_schedule": "constant"},
+    "lr-1e-3": {"lr": 1e-3},
+    "d16": {"d_model": 16, "n_heads": 4, "d_ff": 32},
+    "d64": {"d_model": 64, "n_heads": 4, "d_ff": 128},
+    "dropout-0.2": {"dropout": 0.2},
+    "no-early-stopping": {"early_stopping": False},
+    "shared-vocabulary": {"shared_vocabulary": True},
+    "members-4": {"n_members": 4},
+    "members-8-d16": {"n_members": 8, "d_model": 16, "n_heads": 4, "d_ff": 32},
 }
 
 
@@ -167,3 +165,42 @@ def defaults_report(runs: pd.DataFrame, *, command: str) -> str:
         markdown_table(per_table.round(3).reset_index()),
     ]
     return "\n".join(lines)
+
+
+def zipf_table(seed: int, *, rows: int = 6000, levels: int = 3000):
+    """A table with one high-cardinality column: ``levels`` Zipf-distributed cities (exponent
+    1.1), each with its own effect on a binary target, beside 4 normal columns (one in the rule)."""
+    rng = np.random.default_rng(seed)
+    p = 1.0 / np.arange(1, levels + 1) ** 1.1
+    city = rng.choice(levels, rows, p=p / p.sum())
+    effect = rng.normal(size=levels)
+    X = pd.DataFrame({f"n{i}": rng.normal(size=rows) for i in range(4)})
+    X["city"] = [f"c{c}" for c in city]
+    y = np.where(X["n0"] + effect[city] + rng.normal(scale=0.5, size=rows) > 0, "yes", "no")
+    return X, y
+
+
+def sweep_max_categories(values: Sequence[int] = (30, 100, 300, 1000), *, seeds: Sequence[int] = range(3)) -> pd.DataFrame:
+    """Accuracy and fit seconds of the default classifier for each ``max_categories`` on
+    :func:`zipf_table` (4,000 training rows, 2,000 test rows): what keeping rarer categories
+    buys, and what it costs once the (column, value) keys outgrow the fast step."""
+    import warnings
+
+    from wordexperts.tabular import WordExpertsClassifier
+
+    rows = []
+    for seed in seeds:
+        X, y = zipf_table(seed)
+        for value in values:
+            started = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = WordExpertsClassifier(max_categories=value, random_state=seed).fit(X[:4000], y[:4000])
+            rows.append(
+                {
+                    "max_categories": value, "seed": seed, "fit_seconds": time.perf_counter() - started,
+                    "accuracy": float(model.score(X[4000:], y[4000:])),
+                    "kept": int(model.encoder_.n_values_[model.encoder_.columns_.index("city")]),
+                }
+            )
+    return pd.DataFrame(rows)

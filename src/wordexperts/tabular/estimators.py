@@ -84,8 +84,8 @@ PRESETS: dict[str | None, dict[str, Any]] = {
     None: dict(
         d_model=32, n_heads=4, d_ff=64, n_layers=1, dropout=0.1, init="keras", lr=3e-3, eps=1e-7,
         epochs="auto", lr_schedule="cosine", batch_size=128, batching="rows", early_stopping=True,
-        validation_fraction=0.1, patience="auto", n_bins=10, shared_vocabulary=False, n_members=1, n_levels=0,
-        target_share=None,
+        validation_fraction=0.1, patience="auto", n_bins=10, shared_vocabulary=False, n_members=1, n_levels=10,
+        target_share=0.5,
     ),
     "paper": dict(
         d_model=20, n_heads=5, d_ff=5, n_layers=1, dropout=0.1, init="keras", lr=1e-3, eps=1e-7,
