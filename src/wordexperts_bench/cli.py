@@ -1,6 +1,6 @@
 """The experiments' commands, added to ``wordexperts``'s command line by :func:`extend`.
 
-``bench masking|fit|large|members|defaults|analogy|ood``, ``reproduce simulation|auto-mpg``,
+``bench masking|fit|large|members|defaults|categories|analogy|ood``, ``reproduce simulation|auto-mpg``,
 ``analogy train|theory``, and the quick reproductions that ``wordexperts demo`` runs after
 its own part. Argument parsing and printing only; the work and the renderers live in the
 modules named by each command. Nothing heavy is imported before a command runs.
@@ -100,6 +100,29 @@ def _bench_defaults(args: argparse.Namespace) -> int:
         report = defaults_report(runs, command=command_line("wordexperts bench defaults"))
         tables = {"runs": runs, "ranking": rank_candidates(runs)}
         print_written(write_report(args.out, report, markdown_name="defaults", tables=tables))
+    return 0
+
+
+def _bench_categories(args: argparse.Namespace) -> int:
+    from wordexperts.reporting import markdown_table, write_report
+
+    from .defaults import sweep_max_categories
+
+    _benchmark_folder(args)
+    values, seeds = ((30, 300), range(1)) if args.quick else (tuple(args.values), range(args.seeds))
+    runs = sweep_max_categories(values, seeds=seeds)
+    summary = runs.groupby("max_categories")[["fit_seconds", "accuracy", "kept"]].mean().reset_index()
+    report = markdown_table(summary.round(3))
+    print(report)
+    if args.out:
+        markdown = (
+            "# What max_categories buys and costs\n\n"
+            f"Command: `{command_line('wordexperts bench categories')}`\n\n"
+            "The default classifier on `zipf_table` (one 3,000-level column whose every level moves the "
+            f"target), 4,000 training and 2,000 test rows, seeds {list(seeds)}, 1 thread; means over seeds.\n\n"
+            f"{report}\n"
+        )
+        print_written(write_report(args.out, markdown, markdown_name="categories", tables={"runs": runs}))
     return 0
 
 
@@ -352,6 +375,13 @@ def _add_benchmarks(commands) -> None:
     chosen.add_argument("--quick", action="store_true", help="one configuration, two tasks, one seed each")
     chosen.add_argument("--out", help="folder for defaults.md, runs.csv and ranking.csv")
     chosen.set_defaults(run=_bench_defaults)
+
+    categories = benches.add_parser("categories", help="max_categories on a table with a 3,000-level column")
+    categories.add_argument("--values", nargs="+", type=positive_int, default=[30, 100, 300, 1000], help="values tried")
+    categories.add_argument("--seeds", type=positive_int, default=3, help="seeds (default 3)")
+    categories.add_argument("--quick", action="store_true", help="two values, one seed")
+    categories.add_argument("--out", help="folder for categories.md and runs.csv")
+    categories.set_defaults(run=_bench_categories)
 
     analogy = benches.add_parser("analogy", help="the Google analogy set against all 400,000 GloVe words: time, memory")
     analogy.add_argument("--threads", type=positive_int, default=2, help="BLAS threads (default 2)")

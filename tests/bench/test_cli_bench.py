@@ -104,3 +104,10 @@ def test_the_bench_extra_is_what_the_quick_reproductions_need():
     from wordexperts_bench.cli import missing_for_quick_reproductions
 
     assert missing_for_quick_reproductions() == []  # the test install has the extra
+
+
+def test_bench_categories_quick_keeps_what_it_is_told(tmp_path):
+    assert main(["bench", "categories", "--quick", "--out", str(tmp_path)]) == 0
+    runs = pd.read_csv(tmp_path / "runs.csv")
+    assert list(runs["max_categories"]) == [30, 300] and list(runs["kept"]) == [30, 300]
+    assert (runs["accuracy"] > 0.6).all()  # the numeric half of the rule alone gets there

@@ -216,7 +216,7 @@ def test_pipeline_grid_search_cross_validation_and_clone():
 
 # Parameters of every estimator that no preset sets, with their defaults; then each one's own.
 NOT_PRESET = dict(
-    preset=None, bins=None, max_categories=1000, categorical=None, random_state=None, device="cpu", n_threads=1,
+    preset=None, bins=None, max_categories=300, categorical=None, random_state=None, device="cpu", n_threads=1,
     progress=False, id_columns="auto",
 )
 OWN = {WordExpertsClassifier: {}, WordExpertsRegressor: {"target_bins": None}, WordExpertsImputer: {"rounds": 1}}
