@@ -305,13 +305,11 @@ def test_position_weights_take_the_same_steps_on_both_roads(dtype, tolerance):
 
 
 def test_weighted_loss_is_the_weighted_mean_of_the_positions():
-    from wordexperts.train import weighted_mlm_loss
-
     model = fresh(block="bert")
     x = torch.randint(0, 6, (10, 4))
     p = torch.arange(4)
     per = model.mlm_loss_at(x, p, reduction="none")  # (10, 4)
     w = torch.tensor([0.0, 1.0, 0.0, 3.0])
     expected = (per[:, 1].sum() + 3 * per[:, 3].sum()) / (10 * 4)
-    assert torch.allclose(weighted_mlm_loss(model, x, p, w), expected)
-    assert torch.allclose(weighted_mlm_loss(model, x, p, None), per.mean())
+    assert torch.allclose(model.mlm_loss_at(x, p, weights=w), expected)
+    assert torch.allclose(model.mlm_loss_at(x, p, weights=torch.ones(4)), per.mean())

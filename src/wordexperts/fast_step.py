@@ -157,9 +157,7 @@ class OnePassTraining:
         """The step through autograd and ``masked_logits``; returns the summed loss."""
         model = self.model
         model.zero_grad(set_to_none=True)
-        from .train import weighted_mlm_loss
-
-        loss = weighted_mlm_loss(model, self.tokens[index], self.positions, self.weights, method="one_pass")
+        loss = model.mlm_loss_at(self.tokens[index], self.positions, weights=self.weights, method="one_pass")
         loss.backward()
         grads = dict(model.named_parameters())
         with torch.inference_mode():

@@ -138,21 +138,6 @@ class LearningRate:
         return 0.5 * self.lr * (1.0 + math.cos(math.pi * min(t, self.total_steps) / self.total_steps))
 
 
-def weighted_mlm_loss(
-    model: MaskedLanguageModel, x: torch.Tensor, positions: torch.Tensor, weights: torch.Tensor | None, **kwargs
-) -> torch.Tensor:
-    """``mlm_loss_at``, each position's cross-entropy weighted: ``sum w_p CE / (B * sum w)``.
-
-    ``weights`` ``(P,)`` (``None``: all equal, the plain mean). A classifier can weigh its
-    target's column above the features it also learns to fill in.
-    """
-    if weights is None:
-        return model.mlm_loss_at(x, positions, **kwargs)
-    per_slot = model.mlm_loss_at(x, positions, reduction="none", **kwargs)  # (B, P)
-    w = weights.to(per_slot.dtype)
-    return (per_slot * w).sum() / (x.shape[0] * w.sum())
-
-
 @dataclass
 class TrainingHistory:
     """Mean training loss and wall-clock seconds of each epoch."""
@@ -210,7 +195,7 @@ def train_epoch(
     for start in range(0, n, batch_size):
         index = order[start : start + batch_size]
         if batching == "rows":
-            loss = weighted_mlm_loss(model, tokens[index], p, weights, **masked_logits_kwargs)  # checked once, above
+            loss = model.mlm_loss_at(tokens[index], p, weights=weights, **masked_logits_kwargs)  # checked once, above
         else:
             logits = model(copies[index])  # (b, L, V)
             loss = cross_entropy(logits[torch.arange(index.numel()), slots[index]], targets[index])
@@ -259,7 +244,7 @@ def train_mlm(
     ``status()``, if given, is shown on the progress bar after each epoch (say, the validation
     loss and the best epoch). ``lr_schedule`` (:class:`LearningRate`): ``"constant"`` or
     ``"cosine"`` decay to zero over the ``epochs`` budget. ``position_weights`` ``(P,)``
-    weighs each position's loss (:func:`weighted_mlm_loss`; ``batching="rows"`` only).
+    weighs each position's loss (``mlm_loss_at(weights=)``; ``batching="rows"`` only).
 
     ``model`` may be a list of members (an ensemble): each epoch every member makes its own
     pass over the same rows (on the fast road, in the same shuffled order), each with its own

@@ -579,3 +579,52 @@ def test_an_ensemble_averages_its_members_and_saves_them_all(tmp_path):
     packed = WordExpertsClassifier(**settings, n_members=2).fit(X, y)
     for a, b in zip(single.model_.parameters(), packed.models_[0].parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_id_columns_name_features_only_and_an_imputer_leaves_ids_missing():
+    X, y = mixed_table(300)
+    X["customer"] = [f"c{i:04d}" for i in range(300)]
+    last = WordExpertsClassifier(**FAST, id_columns=[-1]).fit(X, y)  # the last *feature*, never the target
+    assert last.encoder_.ignored_columns() == {"customer"} and len(last.classes_) == 2
+    with pytest.raises(ValueError, match=r"id_columns names 'nope', which is not a feature column"):
+        WordExpertsClassifier(**FAST, id_columns=["nope"]).fit(X, y)
+    with pytest.raises(ValueError, match="id_columns names 6"):
+        WordExpertsClassifier(**FAST, id_columns=[6]).fit(X, y)  # 6 features: position 6 would be the target
+    array = X[["size", "customer"]].to_numpy()
+    with pytest.warns(IdentifierWarning, match="column 'x1'"):
+        WordExpertsClassifier(**FAST, categorical=[1]).fit(array, y)  # categorical by position is checked too
+    X.loc[[3, 5], "customer"] = None
+    with pytest.warns(IdentifierWarning, match="an imputer leaves its missing cells missing"):
+        imputer = WordExpertsImputer(**FAST).fit(X)
+    filled = imputer.transform(X)
+    assert filled.loc[[3, 5], "customer"].isna().all() and filled["colour"].notna().all()
+
+
+def test_target_share_is_checked_against_batching_and_can_be_uniform():
+    X, y = mixed_table(200)
+    with pytest.raises(ValueError, match="target_share=0.5 weighs the target's column, which batching='copies' cannot"):
+        WordExpertsClassifier(batching="copies", epochs=1).fit(X, y)
+    WordExpertsClassifier(batching="copies", target_share="uniform", epochs=1).fit(X, y)
+    with pytest.raises(ValueError, match="target_share must be 'uniform' or a number in"):
+        WordExpertsClassifier(target_share=1.0).fit(X, y)
+
+
+def test_regressor_early_stopping_does_not_depend_on_the_target_scale():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 3))
+    y = 3 * X[:, 0] + rng.normal(scale=0.1, size=600)
+    small = WordExpertsRegressor(random_state=0).fit(X, y * 1e-4)
+    plain = WordExpertsRegressor(random_state=0).fit(X, y)
+    assert small.best_epoch_ == plain.best_epoch_ and small.score(X, y * 1e-4) == pytest.approx(plain.score(X, y), abs=1e-3)
+
+
+def test_an_estimator_pickled_by_0_4_still_predicts():
+    X, y = mixed_table(200)
+    model = WordExpertsClassifier(**FAST).fit(X, y)
+    state = dict(pickle.loads(pickle.dumps(model)).__getstate__())  # a copy: the live model keeps its own
+    del state["models_"]  # 0.4 pickles had one model and no models_
+    del state["encoder_"].__dict__["_ignored_names"]
+    state["encoder_"].__dict__.pop("ignore")
+    old = WordExpertsClassifier.__new__(WordExpertsClassifier)
+    old.__setstate__(pickle.loads(pickle.dumps(state)))
+    np.testing.assert_array_equal(old.predict_proba(X), model.predict_proba(X))

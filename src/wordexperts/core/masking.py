@@ -185,7 +185,13 @@ class MaskedLanguageModel(nn.Module):
         return self.mlm_loss_at(x, p, reduction=reduction, **kwargs)
 
     def mlm_loss_at(
-        self, x: torch.Tensor, positions: torch.Tensor, *, reduction: str = "mean", **kwargs
+        self,
+        x: torch.Tensor,
+        positions: torch.Tensor,
+        *,
+        reduction: str = "mean",
+        weights: torch.Tensor | None = None,
+        **kwargs,
     ) -> torch.Tensor:
         """:meth:`mlm_loss` without the checks, for callers that have made them once.
 
@@ -194,6 +200,12 @@ class MaskedLanguageModel(nn.Module):
         every masked position holding a word, not the mask token. Nothing is checked: a wrong
         shape or id fails inside PyTorch, a mask token where a word should be goes unnoticed.
         Returns the loss of :meth:`mlm_loss`: a scalar, or ``(B, P)`` with ``reduction="none"``.
-        Extra keyword arguments go to ``masked_logits_at``.
+        Extra keyword arguments go to ``masked_logits_at``. ``weights`` ``(P,)`` (non-negative)
+        weighs each position's cross-entropy in the mean: ``sum w_p CE / (B * sum w)``, the
+        plain mean for equal weights (a classifier can weigh its target above the features).
         """
-        return cross_entropy(self.masked_logits_at(x, positions, **kwargs), x[:, positions], reduction=reduction)
+        if weights is None or reduction == "none":
+            return cross_entropy(self.masked_logits_at(x, positions, **kwargs), x[:, positions], reduction=reduction)
+        per_slot = cross_entropy(self.masked_logits_at(x, positions, **kwargs), x[:, positions], reduction="none")
+        w = weights.to(per_slot.dtype)  # (P,)
+        return (per_slot * w).sum() / (x.shape[0] * w.sum())

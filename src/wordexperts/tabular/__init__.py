@@ -1,6 +1,6 @@
 """Tables as sentences: scikit-learn estimators on word experts, and the table encoder."""
 
-from .encoding import TableEncoder, as_frame
+from .encoding import IdentifierWarning, TableEncoder, as_frame
 from .estimators import (
     PRESETS,
     BinDistribution,
@@ -13,6 +13,7 @@ from .estimators import (
 __all__ = [
     "PRESETS",
     "BinDistribution",
+    "IdentifierWarning",
     "TableEncoder",
     "WordExpertsClassifier",
     "WordExpertsImputer",

@@ -703,7 +703,7 @@ class TableEncoder(BaseEstimator):
             missing = series.isna().to_numpy()
             found = lookup.get_indexer(series.to_numpy())
             codes = np.where(missing, _MISSING, np.where(found == -1, _UNKNOWN, found)).astype(np.int64)
-        if name in self._ignored_names:  # every value is the one kept: the model cannot tell rows apart here
+        if name in self.ignored_columns():  # every value is the one kept: the model cannot tell rows apart here
             codes = np.where(codes == _MISSING, _MISSING, 0)
         return codes
 
@@ -764,6 +764,14 @@ class TableEncoder(BaseEstimator):
         raise ValueError(
             f"column must be a name in {self.columns_} or a position below {self.n_columns_}, got {column!r}"
         )
+
+    def ignored_columns(self) -> set[str]:
+        """Names of the columns whose values the model does not read (``ignore``)."""
+        check_is_fitted(self, "vocab_size_")
+        if not hasattr(self, "_ignored_names"):  # an encoder pickled before ``ignore`` existed
+            self.ignore = getattr(self, "ignore", None)
+            self._ignored_names = self._ignored(self.columns_)
+        return self._ignored_names
 
     def token_levels(self, n_levels: int) -> np.ndarray:
         """Each token's weights on ``n_levels`` shared quantile levels: ``(vocab_size_, n_levels)``.

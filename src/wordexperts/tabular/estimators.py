@@ -2,10 +2,11 @@
 
 Every estimator encodes its table (:class:`~wordexperts.tabular.encoding.TableEncoder`,
 fitted on training data only), trains one :class:`~wordexperts.core.BidirectionalAttention`
-with the masked language model objective over all columns (each cell masked alone, one pass
-per row), and then answers by masking: the target column to predict, a missing cell to
-impute. One model therefore does all three jobs, and its gates say which columns each
-answer was read from (:meth:`explain`).
+(or ``n_members`` of them, an ensemble whose answers are averaged) with the masked language
+model objective over all columns (each cell masked alone, one pass per row; by default the
+target's column weighs half the loss), and then answers by masking: the target column to
+predict, a missing cell to impute. One model therefore does all three jobs, and its gates
+say which columns each answer was read from (:meth:`explain`).
 
 ::
 
@@ -35,7 +36,9 @@ Our defaults, and why:
 - an epoch budget that follows the table's size (``epochs="auto"``: about ``STEP_BUDGET``
   optimizer steps, 10 to 200 epochs, see :func:`epoch_budget`) with a cosine learning rate
   that reaches zero at its end, and early stopping on the target's validation loss over a
-  10% split (stratified by class; ``patience`` 20 epochs, exactly; the best epoch's weights
+  10% split (stratified by class; ``patience="auto"``: ``PATIENCE_STEPS`` optimizer steps
+  without improvement and at least ``MIN_PATIENCE`` epochs, see :func:`resolve_patience`,
+  while an int is exact; the best epoch's weights
   are kept): real tables range from 200 rows to millions, and no fixed epoch count suits both;
 - ``max_categories=300``: a column keeps its 300 most frequent categories (the rest share
   the unknown token). On a table whose 3,000-level column matters level by level
@@ -101,7 +104,7 @@ PRESETS: dict[str | None, dict[str, Any]] = {
         d_model=20, n_heads=5, d_ff=5, n_layers=1, dropout=0.1, init="keras", lr=1e-3, eps=1e-7,
         epochs=200, lr_schedule="constant", batch_size=128, batching="rows", early_stopping=False,
         validation_fraction=0.1, patience=20, n_bins=10, shared_vocabulary=True, n_members=1, n_levels=0,
-        target_share=None,
+        target_share="uniform",
     ),
 }
 
@@ -346,22 +349,28 @@ class _WordExpertsTable(BaseEstimator):
     @staticmethod
     def _position_weights(params: dict, n_columns: int, target: int | None) -> np.ndarray | None:
         """Each column's weight in the training loss: the target's share of it is ``target_share``
-        (``None``: every column counts the same, the paper's masked-LM loss)."""
+        (``"uniform"``: every column counts the same, the paper's masked-LM loss)."""
         share = params["target_share"]
-        if share is None or target is None or n_columns < 2:
+        if share == "uniform" or target is None or n_columns < 2:
             return None
         weights = np.ones(n_columns)
         weights[target] = share / (1.0 - share) * (n_columns - 1)
         return weights
 
-    def _identifiers(self, features: pd.DataFrame, categorical: list[str]) -> list[str]:
-        """The feature columns the model ignores: ``id_columns``, or the ID-like ones found ("auto")."""
+    def _identifiers(self, features: pd.DataFrame, categorical: list) -> list[str]:
+        """The feature columns the model ignores: ``id_columns`` (names or positions among the
+        features), or with ``"auto"`` the ID-like ones found, each named in a warning."""
+        columns = [str(c) for c in features.columns]
         if self.id_columns == "auto":
-            found = id_like_columns(features, categorical=categorical)
+            listed = [
+                _resolve_column(key, columns, "categorical") for key in categorical if key != TARGET
+            ]
+            found = id_like_columns(features, categorical=listed)
+            what = "an imputer leaves its missing cells missing" if isinstance(self, TransformerMixin) else "drop it"
             for name, why in found.items():
                 warnings.warn(
                     f"column {name!r} looks like a row identifier ({why}); the model ignores it "
-                    f"(pass id_columns=[] to use it, or drop it)",
+                    f"({what}, or pass id_columns=[] to use it)",
                     IdentifierWarning,
                     stacklevel=4,
                 )
@@ -369,8 +378,8 @@ class _WordExpertsTable(BaseEstimator):
         if self.id_columns is None:
             return []
         if isinstance(self.id_columns, (str, dict)) or not hasattr(self.id_columns, "__iter__"):
-            raise ValueError(f"id_columns must be 'auto', None or a list of columns, got {self.id_columns!r}")
-        return list(self.id_columns)
+            raise ValueError(f"id_columns must be 'auto', None or a list of feature columns, got {self.id_columns!r}")
+        return [_resolve_column(key, columns, "id_columns") for key in self.id_columns]
 
     def _validation_split(
         self, table: pd.DataFrame, target: str | None, params: dict, seed: int
@@ -512,9 +521,9 @@ class _WordExpertsTable(BaseEstimator):
         index = X.index if isinstance(X, pd.DataFrame) else None
         return pd.DataFrame(np.concatenate(blocks, axis=1), columns=columns, index=index)
 
-    def explain_summary(self, X: object, *, column: str | None = None) -> pd.DataFrame:
+    def explain_summary(self, X: object, *, column: str | None = None, member: int | None = None) -> pd.DataFrame:
         """Mean gate weight over the rows of ``X``: ``(L, H + 1)``, one row per column, one column per head and ``sum``."""
-        gates = self.explain(X, column=column)
+        gates = self.explain(X, column=column, member=member)
         return gates.mean(axis=0).unstack("head")[gates.columns.get_level_values(0).unique()].reindex(
             gates.columns.get_level_values(1).unique()
         )
@@ -600,6 +609,12 @@ class _WordExpertsTable(BaseEstimator):
         if problems:
             raise ValueError("; ".join(problems))
 
+    def __setstate__(self, state: dict) -> None:
+        """Unpickle, including estimators pickled by 0.4 (one model, no ensemble)."""
+        super().__setstate__(state)
+        if "model_" in vars(self) and "models_" not in vars(self):
+            self.models_ = [self.model_]
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True  # NaN/None is each column's missing token
@@ -607,6 +622,15 @@ class _WordExpertsTable(BaseEstimator):
         tags.input_tags.string = True
         tags.non_deterministic = False
         return tags
+
+
+def _resolve_column(key: object, columns: list[str], param: str) -> str:
+    """A feature column's name from its name or position (negative counts from the end)."""
+    if isinstance(key, str) and key in columns:
+        return key
+    if is_int(key) and -len(columns) <= key < len(columns):
+        return columns[key]
+    raise ValueError(f"{param} names {key!r}, which is not a feature column (name or position); the features are {columns}")
 
 
 def _member_prefix(i: int, n_members: int) -> str:
@@ -623,9 +647,16 @@ def _checked(params: dict) -> dict:
     for name in _INTS:
         params[name] = check_positive_int(name, params[name])
     share = params["target_share"]
-    if share is not None and (not isinstance(share, numbers.Real) or isinstance(share, bool) or not 0 < share < 1):
-        raise ValueError(f"target_share must be None or a number in (0, 1), got {share!r}")
-    params["target_share"] = None if share is None else float(share)
+    if share != "uniform":
+        if not isinstance(share, numbers.Real) or isinstance(share, bool) or not 0 < share < 1:
+            raise ValueError(f"target_share must be 'uniform' or a number in (0, 1), got {share!r}")
+        share = float(share)
+        if params["batching"] == "copies":
+            raise ValueError(
+                f"target_share={share} weighs the target's column, which batching='copies' cannot; "
+                "pass target_share='uniform' with it"
+            )
+    params["target_share"] = share
     if not is_int(params["n_levels"]) or params["n_levels"] < 0:
         raise ValueError(f"n_levels must be an int >= 0, got {params['n_levels']!r}")
     params["n_levels"] = int(params["n_levels"])
@@ -747,7 +778,7 @@ class WordExpertsClassifier(ClassifierMixin, _WordExpertsTable):
         shared_vocabulary: bool | None = None,
         n_members: int | None = None,
         n_levels: int | None = None,
-        target_share: float | None = None,
+        target_share: float | str | None = None,
         max_categories: int = 300,
         categorical: list[str] | None = None,
         id_columns: str | list[str] | None = "auto",
@@ -873,7 +904,7 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
         shared_vocabulary: bool | None = None,
         n_members: int | None = None,
         n_levels: int | None = None,
-        target_share: float | None = None,
+        target_share: float | str | None = None,
         max_categories: int = 300,
         categorical: list[str] | None = None,
         id_columns: str | list[str] | None = "auto",
@@ -925,6 +956,7 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
         if not np.isfinite(y).all():
             raise ValueError(f"y has {int((~np.isfinite(y)).sum())} infinite value(s); a regression target must be finite")
         table = frame.assign(**{TARGET: y})
+        self._target_variance = float(np.var(y)) or 1.0  # a constant target: any scale will do
         target_bins = self.target_bins if self.target_bins is not None else self.resolved_params()["n_bins"]
         self._fit_table(
             table, target=TARGET, categorical=list(self.categorical or []), bins={TARGET: target_bins}
@@ -932,7 +964,8 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
         return self
 
     def _validation_loss(self, tokens: torch.Tensor, rows: pd.DataFrame) -> float:
-        """Squared error of the predicted expectation, in the target's units: what ``predict`` is for.
+        """Squared error of the predicted expectation (what ``predict`` is for), over the training
+        target's variance: 1 is predicting the mean, whatever the target's units.
 
         (The bins' cross-entropy bottoms out long before the expectation stops improving.)
         """
@@ -940,7 +973,8 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
         with self._evaluating(), torch.no_grad():
             proba = self._probabilities(tokens, self.target_position_, self._allowed_tokens(TARGET, tokens.device))
         expectation = proba.cpu() @ means
-        return float(np.mean((expectation.numpy() - rows[TARGET].to_numpy(dtype=np.float64)) ** 2))
+        error = np.mean((expectation.numpy() - rows[TARGET].to_numpy(dtype=np.float64)) ** 2)
+        return float(error / self._target_variance)  # scale-free, as early stopping's min_delta needs
 
     def predict_distribution(self, X: object) -> BinDistribution:
         """Probabilities of the target's training bins, with the bins' edges and means."""
@@ -1015,7 +1049,7 @@ class WordExpertsImputer(TransformerMixin, _WordExpertsTable):
         shared_vocabulary: bool | None = None,
         n_members: int | None = None,
         n_levels: int | None = None,
-        target_share: float | None = None,
+        target_share: float | str | None = None,
         max_categories: int = 300,
         categorical: list[str] | None = None,
         id_columns: str | list[str] | None = "auto",
@@ -1084,7 +1118,7 @@ class WordExpertsImputer(TransformerMixin, _WordExpertsTable):
             updated = context.copy()
             for j, column in enumerate(encoder.columns_):
                 rows = np.flatnonzero(missing[:, j])
-                if rows.size == 0:
+                if rows.size == 0 or column in encoder.ignored_columns():  # an identifier is not guessed
                     continue
                 proba = self._column_probabilities(context[rows], column)  # (n, K)
                 allowed = encoder.column_tokens(column)
