@@ -43,6 +43,7 @@ OOD_MODELS: tuple[str, ...] = (
     "wordexperts-paper",
     "wordexperts",
     "wordexperts-ensemble",
+    "wordexperts-members",
     "majority",
     "lr",
     "rf",

@@ -36,9 +36,9 @@ Our defaults, and why:
 - an epoch budget that follows the table's size (``epochs="auto"``: about ``STEP_BUDGET``
   optimizer steps, 10 to 200 epochs, see :func:`epoch_budget`) with a cosine learning rate
   that reaches zero at its end, and early stopping on the target's validation loss over a
-  10% split (stratified by class; ``patience="auto"``: ``PATIENCE_STEPS`` optimizer steps
-  without improvement and at least ``MIN_PATIENCE`` epochs, see :func:`resolve_patience`,
-  while an int is exact; the best epoch's weights
+  10% split (stratified by class; ``patience=20`` epochs, exactly; ``"auto"`` counts
+  ``PATIENCE_STEPS`` optimizer steps instead, see :func:`resolve_patience`, which measured no
+  better and 50% slower; the best epoch's weights
   are kept): real tables range from 200 rows to millions, and no fixed epoch count suits both;
 - ``max_categories=300``: a column keeps its 300 most frequent categories (the rest share
   the unknown token). On a table whose 3,000-level column matters level by level
@@ -97,7 +97,7 @@ PRESETS: dict[str | None, dict[str, Any]] = {
     None: dict(
         d_model=32, n_heads=4, d_ff=64, n_layers=1, dropout=0.1, init="keras", lr=3e-3, eps=1e-7,
         epochs="auto", lr_schedule="cosine", batch_size=128, batching="rows", early_stopping=True,
-        validation_fraction=0.1, patience="auto", n_bins=10, shared_vocabulary=False, n_members=1, n_levels=10,
+        validation_fraction=0.1, patience=20, n_bins=10, shared_vocabulary=False, n_members=1, n_levels=10,
         target_share=0.5,
     ),
     "paper": dict(
