@@ -28,6 +28,8 @@ CANDIDATES: Mapping[str, Mapping[str, Any]] = {
     "defaults": {},
     "paper": {"preset": "paper"},
     "no-target-share": {"target_share": "uniform"},
+    "target-share-0.3": {"target_share": 0.3},
+    "target-share-0.2": {"target_share": 0.2},
     "no-levels": {"n_levels": 0},
     "no-target-share-no-levels": {"target_share": "uniform", "n_levels": 0},
     "patience-auto": {"patience": "auto"},
