@@ -602,7 +602,7 @@ def test_id_columns_name_features_only_and_an_imputer_leaves_ids_missing():
 
 def test_target_share_is_checked_against_batching_and_can_be_uniform():
     X, y = mixed_table(200)
-    with pytest.raises(ValueError, match="target_share=0.5 weighs the target's column, which batching='copies' cannot"):
+    with pytest.raises(ValueError, match="target_share=0.3 weighs the target's column, which batching='copies' cannot"):
         WordExpertsClassifier(batching="copies", epochs=1).fit(X, y)
     WordExpertsClassifier(batching="copies", target_share="uniform", epochs=1).fit(X, y)
     with pytest.raises(ValueError, match="target_share must be 'uniform' or a number in"):
