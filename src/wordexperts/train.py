@@ -22,7 +22,14 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .checks import check_positive_int
-from .core.masking import MaskedLanguageModel, Positions, check_positions, cross_entropy, expand_masked
+from .core.masking import (
+    MaskedLanguageModel,
+    Positions,
+    check_position_weights,
+    check_positions,
+    cross_entropy,
+    expand_masked,
+)
 from .fast_step import OnePassTraining, fast_road_refusal
 
 
@@ -278,16 +285,13 @@ def train_mlm(
             member.to(resolve_device(device))
     tokens = members[0].check_tokens(tokens)
     here = tokens.device
-    why_not = next((w for w in (fast_road_refusal(m, batching, masked_logits_kwargs, tokens) for m in members) if w), None)
+    refusals = (fast_road_refusal(member, batching, masked_logits_kwargs, tokens) for member in members)
+    why_not = next((why for why in refusals if why), None)
     if fast and why_not is not None:
         raise ValueError(f"fast=True: {why_not}")
     fast = why_not is None and fast is not False
     p = check_positions(positions, tokens.shape[1], here)
-    weights = None
-    if position_weights is not None:
-        weights = torch.as_tensor(position_weights, dtype=torch.float64).to(here)
-        if weights.shape != p.shape or not bool((weights >= 0).all()) or float(weights.sum()) <= 0:
-            raise ValueError(f"position_weights must be {p.numel()} non-negative numbers, not all zero")
+    weights = None if position_weights is None else check_position_weights(position_weights, p, name="position_weights")
     if not fast:
         optimizers = [make_optimizer(member, lr=lr, eps=eps) for member in members]
     generator = torch.Generator().manual_seed(seed)

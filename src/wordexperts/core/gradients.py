@@ -43,6 +43,7 @@ import math
 import torch
 
 from .attention import BidirectionalAttention
+from .masking import check_position_weights
 
 # Denominators must stay above tiny ** 0.7 (float32: ~2e-27; float64: ~1e-216): below that,
 # underflowed terms could move the gates by more than rounding does.
@@ -145,9 +146,7 @@ class OnePassGradients:
             if words.numel() == 0 or int(words[0]) < 0 or int(words[-1]) >= L * T:
                 raise ValueError(f"words must be non-empty ids column * n_tokens + token in [0, {L * T})")
         if weights is not None:
-            weights = torch.as_tensor(weights, dtype=weight.dtype, device=device)
-            if weights.shape != p.shape or not bool((weights >= 0).all()) or float(weights.sum()) <= 0:
-                raise ValueError(f"weights must be {tuple(p.shape)} non-negative numbers, not all zero")
+            weights = check_position_weights(weights, p, dtype=dtype)
             weights = weights * (p.numel() / weights.sum())  # (P,): mean 1, so equal weights change nothing
         self.weights = weights
         self.n_words = words.numel()  # keys of the rows' words; then one own slot per query

@@ -68,6 +68,20 @@ def check_tokens(
     return x
 
 
+def check_position_weights(
+    weights: object, positions: torch.Tensor, *, dtype: torch.dtype = torch.float64, name: str = "weights"
+) -> torch.Tensor:
+    """Each masked position's loss weight as a ``(P,)`` tensor of ``dtype`` on ``positions``' device.
+
+    One weight per position in ``positions`` ``(P,)``, none negative, not all zero; ``name`` is
+    what an error calls them.
+    """
+    w = torch.as_tensor(weights, dtype=dtype).to(positions.device)
+    if w.shape != positions.shape or not bool((w >= 0).all()) or float(w.sum()) <= 0:
+        raise ValueError(f"{name} must be {positions.numel()} non-negative numbers, not all zero")
+    return w
+
+
 def check_positions(positions: Positions, length: int, device: torch.device) -> torch.Tensor:
     """Return the positions to mask as a ``(P,)`` int64 tensor; ``None`` means all ``length``.
 
