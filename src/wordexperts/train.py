@@ -164,6 +164,7 @@ def train_epoch(
     batching: Literal["rows", "copies"] = "rows",
     learning_rate: LearningRate | None = None,
     weights: torch.Tensor | None = None,
+    row_weights: torch.Tensor | None = None,
     **masked_logits_kwargs,
 ) -> float:
     """One shuffled pass over ``tokens`` ``(N, L)``; returns the mean loss over masked slots.
@@ -176,7 +177,8 @@ def train_epoch(
 
     This is the autograd road, with any ``optimizer``; :func:`train_mlm` takes the same rows
     steps through :class:`OnePassTraining` where it applies. ``learning_rate``, if given, sets
-    every step's rate.
+    every step's rate. ``row_weights`` ``(N,)`` (rows only): the epoch's rows are drawn with
+    replacement, in proportion to them (:func:`epoch_order`).
     """
     check_positive_int("batch_size", batch_size)
     model.train()
@@ -196,8 +198,10 @@ def train_epoch(
         raise ValueError(f"batching must be 'rows' or 'copies', got {batching!r}")
     if weights is not None and batching != "rows":
         raise ValueError("position weights need batching='rows'")
+    if row_weights is not None and batching != "rows":
+        raise ValueError("row weights need batching='rows'")
     n = tokens.shape[0] if batching == "rows" else copies.shape[0]
-    order = torch.randperm(n, generator=generator).to(tokens.device)
+    order = epoch_order(n, generator, row_weights).to(tokens.device)
     total = 0.0
     for start in range(0, n, batch_size):
         index = order[start : start + batch_size]
@@ -215,6 +219,31 @@ def train_epoch(
         optimizer.step()
         total += loss.item() * index.numel()
     return total / n
+
+
+def epoch_order(n: int, generator: torch.Generator, row_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """An epoch's order of ``n`` rows ``(n,)``: a shuffle, or with ``row_weights`` ``(n,)`` ``n``
+    draws with replacement, each row in proportion to its weight (so each step's expected
+    gradient is that of the weighted loss, and a row of weight 0 is never drawn)."""
+    if row_weights is None:
+        return torch.randperm(n, generator=generator)
+    cdf = torch.cumsum(row_weights.double().cpu(), 0)  # (n,); no category limit, unlike torch.multinomial
+    u = torch.rand(n, generator=generator, dtype=torch.float64) * cdf[-1]
+    return torch.searchsorted(cdf, u, right=True).clamp_(max=n - 1)  # weight-0 rows have no interval
+
+
+def check_row_weights(row_weights: object, n_rows: int) -> torch.Tensor | None:
+    """``row_weights`` as a float64 ``(n_rows,)`` tensor of finite non-negative weights, not all zero."""
+    if row_weights is None:
+        return None
+    w = torch.as_tensor(row_weights, dtype=torch.float64).cpu()
+    if w.shape != (n_rows,):
+        raise ValueError(f"row_weights must have shape ({n_rows},), one weight per row, got {tuple(w.shape)}")
+    if not bool(torch.isfinite(w).all()) or bool((w < 0).any()):
+        raise ValueError("row_weights must be finite and non-negative")
+    if not bool((w > 0).any()):
+        raise ValueError("row_weights are all zero: no row to train on")
+    return w
 
 
 def train_mlm(
@@ -235,6 +264,7 @@ def train_mlm(
     status: Callable[[], Mapping[str, object]] | None = None,
     lr_schedule: str = "constant",
     position_weights: object = None,
+    row_weights: object = None,
     fast: bool | None = None,
     **masked_logits_kwargs,
 ) -> TrainingHistory:
@@ -252,6 +282,8 @@ def train_mlm(
     loss and the best epoch). ``lr_schedule`` (:class:`LearningRate`): ``"constant"`` or
     ``"cosine"`` decay to zero over the ``epochs`` budget. ``position_weights`` ``(P,)``
     weighs each position's loss (``mlm_loss_at(weights=)``; ``batching="rows"`` only).
+    ``row_weights`` ``(N,)`` weighs the rows: each epoch draws ``N`` rows with replacement in
+    proportion to them (:func:`epoch_order`; ``batching="rows"`` only).
 
     ``model`` may be a list of members (an ensemble): each epoch every member makes its own
     pass over the same rows (on the fast road, in the same shuffled order), each with its own
@@ -292,6 +324,9 @@ def train_mlm(
     fast = why_not is None and fast is not False
     p = check_positions(positions, tokens.shape[1], here)
     weights = None if position_weights is None else check_position_weights(position_weights, p, name="position_weights")
+    row_weights = check_row_weights(row_weights, tokens.shape[0])
+    if row_weights is not None and batching != "rows":
+        raise ValueError("row_weights need batching='rows'")
     if not fast:
         optimizers = [make_optimizer(member, lr=lr, eps=eps) for member in members]
     generator = torch.Generator().manual_seed(seed)
@@ -308,13 +343,14 @@ def train_mlm(
         for epoch in bar:
             started = time.perf_counter()
             if fast:  # the same shuffle as train_epoch's, shared by the members
-                order = torch.randperm(tokens.shape[0], generator=generator).to(here)
+                order = epoch_order(tokens.shape[0], generator, row_weights).to(here)
                 losses = [t.epoch(order, batch_size, learning_rate=r) for t, r in zip(trainings, rates, strict=True)]
             else:
                 losses = [
                     train_epoch(
                         member, optimizer, tokens, batch_size=batch_size, generator=generator, positions=positions,
-                        batching=batching, learning_rate=rate, weights=weights, **masked_logits_kwargs,
+                        batching=batching, learning_rate=rate, weights=weights, row_weights=row_weights,
+                        **masked_logits_kwargs,
                     )
                     for member, optimizer, rate in zip(members, optimizers, rates, strict=True)
                 ]

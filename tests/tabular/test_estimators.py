@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import math
 import pickle
 import warnings
 
@@ -18,13 +17,13 @@ from sklearn.preprocessing import FunctionTransformer
 
 import wordexperts
 from wordexperts.files import ModelFileError
-from wordexperts.tabular.encoding import IdentifierWarning
 from wordexperts.tabular import (
     WordExpertsClassifier,
     WordExpertsImputer,
     WordExpertsRegressor,
     load,
 )
+from wordexperts.tabular.encoding import IdentifierWarning
 from wordexperts.tabular.estimators import MAX_AUTO_EPOCHS, PRESETS, STEP_BUDGET, epoch_budget
 
 FAST = dict(epochs=40, lr=1e-2, lr_schedule="constant", random_state=0)  # few epochs, a larger constant step: fast tests
@@ -217,9 +216,13 @@ def test_pipeline_grid_search_cross_validation_and_clone():
 # Parameters of every estimator that no preset sets, with their defaults; then each one's own.
 NOT_PRESET = dict(
     preset=None, bins=None, max_categories=300, categorical=None, random_state=None, device="cpu", n_threads=1,
-    progress=False, id_columns="auto",
+    progress=False, id_columns="auto", verbose=0,
 )
-OWN = {WordExpertsClassifier: {}, WordExpertsRegressor: {"target_bins": None}, WordExpertsImputer: {"rounds": 1}}
+OWN = {
+    WordExpertsClassifier: {"class_weight": None},
+    WordExpertsRegressor: {"target_bins": None, "within_bin": None},
+    WordExpertsImputer: {"rounds": 1, "round_integers": True, "numeric_fill": "auto"},
+}
 
 
 @pytest.mark.parametrize("cls", list(OWN), ids=lambda cls: cls.__name__)
@@ -233,7 +236,7 @@ def test_each_estimator_spells_out_its_keyword_only_parameters(cls):
     assert {name: parameters[name].default for name in [*NOT_PRESET, *OWN[cls]]} == {**NOT_PRESET, **OWN[cls]}
     settings = {
         **PRESETS["paper"], "preset": "paper", "bins": {"a": 3}, "max_categories": 50, "categorical": ["b"],
-        "random_state": 7, "device": "auto", "n_threads": 2, "progress": True, "id_columns": ["a"],
+        "random_state": 7, "device": "auto", "n_threads": 2, "progress": True, "id_columns": ["a"], "verbose": 1,
         **{name: 5 for name in OWN[cls]},
     }
     assert set(settings) == set(parameters)
@@ -516,7 +519,7 @@ def test_imputer_keeps_nullable_dtypes():
     for column in X:
         X.loc[:9, column] = None
     filled = WordExpertsImputer(epochs=3, random_state=0).fit_transform(X)
-    assert filled.dtypes.astype(str).to_dict() == {"i": "Float64", "b": "boolean", "c": "category"}
+    assert filled.dtypes.astype(str).to_dict() == {"i": "Int64", "b": "boolean", "c": "category"}
     assert not filled.isna().any().any()
 
 

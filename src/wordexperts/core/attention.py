@@ -398,6 +398,14 @@ class BidirectionalAttention(MaskedLanguageModel):
             >>> bool((model.masked_logits_at(x, positions) == model.masked_logits(x, [0, 3])).all())
             True
         """
+        return self.head(self.masked_states_at(x, positions, method=method))  # (B, P, V)
+
+    def masked_states_at(self, x: torch.Tensor, positions: torch.Tensor, *, method: str = "auto") -> torch.Tensor:
+        """The last block's output at each of ``positions`` masked alone: ``(B, P, d)``.
+
+        What the output layer reads (``masked_logits_at`` is ``head`` of it), unchecked as
+        :meth:`masked_logits_at`; the estimators' within-bin regression reads it too.
+        """
         if method == "auto":
             method = "one_pass" if self.config.n_layers == 1 else "expand"
         if method == "one_pass":
@@ -410,11 +418,10 @@ class BidirectionalAttention(MaskedLanguageModel):
             h = self.embed(x)  # (B, L, d)
             h_mask = self.masked_inputs(x.shape[1])  # (L, d)
             attended = block.attention.forward_masked(h, h_mask, positions)  # (B, P, d)
-            return self.head(block.readout(attended, h_mask[positions]))  # (B, P, V)
+            return block.readout(attended, h_mask[positions])  # (B, P, d)
         if method == "expand":
             (B, L), P = x.shape, positions.numel()
             copies = expand_masked(x, positions, self.mask_token).reshape(B * P, L)  # (B*P, L)
             h = self._encode(copies).reshape(B, P, L, -1)  # (B, P, L, d)
-            own = h[:, torch.arange(P, device=x.device), positions]  # (B, P, d)
-            return self.head(own)  # (B, P, V)
+            return h[:, torch.arange(P, device=x.device), positions]  # (B, P, d)
         raise ValueError(f"method must be 'auto', 'one_pass' or 'expand', got {method!r}")

@@ -364,6 +364,36 @@ def _quantile_edges(values: np.ndarray, n_bins: int) -> np.ndarray:
         edges = np.delete(edges, empty[0] + 1 if empty[0] < len(counts) - 1 else empty[0])
 
 
+def split_tied_edges(values: np.ndarray, n_bins: int) -> np.ndarray:
+    """:func:`_quantile_edges`, then the fullest bins that hold more than one value split in two
+    until there are ``n_bins`` (or every bin holds a single value).
+
+    Quantile edges collapse where values tie: a count with 60% zeros gets one bin for the zeros
+    and its tail shares what is left (10 bins asked, 5 made). Here the zeros keep their bin and
+    the tail is cut finer, so a regressor's top bin, and what it can predict, reaches further.
+
+    Examples:
+        >>> y = np.r_[np.zeros(60), np.arange(1, 41)]
+        >>> len(_quantile_edges(y, 10)) - 1, len(split_tied_edges(y, 10)) - 1
+        (5, 10)
+    """
+    edges = _quantile_edges(values, n_bins)
+    while len(edges) - 1 < n_bins:
+        codes = bin_codes(edges, values)
+        counts = np.bincount(codes, minlength=len(edges) - 1)
+        splittable = [k for k in np.argsort(-counts, kind="stable") if np.ptp(values[codes == k]) > 0]
+        if not splittable:
+            return edges
+        inside = np.sort(values[codes == splittable[0]])
+        distinct, first = np.unique(inside, return_index=True)
+        i = np.argmin(np.abs(first[1:] - len(inside) / 2))  # split below distinct[i + 1], nearest the middle
+        lo, hi = distinct[i], distinct[i + 1]
+        with np.errstate(over="ignore", invalid="ignore"):
+            middle = lo + (hi - lo) / 2  # between them, as the edges of one bin per value are
+        edges = np.sort(np.append(edges, middle if np.isfinite(middle) and lo <= middle < hi else lo))
+    return edges
+
+
 def bin_codes(edges: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Bin index of every value: right-closed intervals as ``pd.qcut``, out of range -> edge bins."""
     return np.searchsorted(edges[1:-1], x, side="left").astype(np.int64)
@@ -487,6 +517,8 @@ class TableEncoder(BaseEstimator):
         ignore: columns whose values the model should not read, such as identifiers
             (:func:`id_like_columns`): each keeps a single value (its most frequent category,
             or one bin), so every row holds the same token there (or the missing token).
+        split_ties: numeric columns whose bins keep their count where ties would merge quantile
+            bins (:func:`split_tied_edges`); a regressor's target is one.
 
     Columns in ``bins``, ``categorical`` and ``ignore`` are names, or int positions (needed for arrays,
     whose columns are named ``"x0" .. "x{k-1}"`` by :func:`as_frame`).
@@ -538,6 +570,7 @@ class TableEncoder(BaseEstimator):
         max_categories: int | None = 1000,
         categorical: list | None = None,
         ignore: list | None = None,
+        split_ties: list | None = None,
     ) -> None:
         self.n_bins = n_bins
         self.bins = bins
@@ -545,6 +578,7 @@ class TableEncoder(BaseEstimator):
         self.max_categories = max_categories
         self.categorical = categorical
         self.ignore = ignore
+        self.split_ties = split_ties
 
     # -- fit -----------------------------------------------------------------------------------
 
@@ -581,6 +615,9 @@ class TableEncoder(BaseEstimator):
         columns = list(frame.columns)
         bins, categorical = self._check_params(columns)
         ignored = self._ignored(columns)
+        if self.split_ties is not None and isinstance(self.split_ties, (str, dict)):
+            raise TypeError(f"split_ties must be a list of columns, got {self.split_ties!r}")
+        split = {_resolve(key, columns, "split_ties") for key in (self.split_ties or [])}
 
         self.columns_ = columns
         self.n_columns_ = len(columns)
@@ -593,18 +630,19 @@ class TableEncoder(BaseEstimator):
             if name in bins and kind != "numeric":
                 raise ValueError(f"bins gives a bin count for column {name!r}, which is categorical")
             if kind == "numeric":
-                self._fit_numeric(name, series, 1 if name in ignored else bins.get(name, self.n_bins))
+                n = 1 if name in ignored else bins.get(name, self.n_bins)
+                self._fit_numeric(name, series, n, split=name in split)
             else:
                 self._fit_categorical(name, series, 1 if name in ignored else self.max_categories)
         self._build_layout()
         return self
 
-    def _fit_numeric(self, name: str, series: pd.Series, n_bins: int) -> None:
+    def _fit_numeric(self, name: str, series: pd.Series, n_bins: int, *, split: bool = False) -> None:
         x = _numeric_values(name, series)
         x = x[~np.isnan(x)]
         if len(x) == 0:
             raise ValueError(f"column {name!r} has no non-missing values in the training data")
-        edges = _quantile_edges(x, n_bins)
+        edges = (split_tied_edges if split else _quantile_edges)(x, n_bins)
         codes = bin_codes(edges, x)
         counts = np.bincount(codes, minlength=len(edges) - 1)
         if len(np.unique(x)) <= n_bins:
@@ -891,6 +929,7 @@ class TableEncoder(BaseEstimator):
                 "max_categories": _plain(self.max_categories),
                 "categorical": categorical,
                 "ignore": None if self.ignore is None else [_plain(k) for k in self.ignore],
+                "split_ties": None if self.split_ties is None else [_plain(k) for k in self.split_ties],
             },
             "names_given": self.names_given_,
             "columns": columns,
@@ -910,7 +949,9 @@ class TableEncoder(BaseEstimator):
             need(isinstance(d.get(key), kind), f"{key!r} must be a {kind.__name__}, got {d.get(key)!r}")
         params = d["params"]
         known = {"n_bins", "bins", "shared_vocabulary", "max_categories", "categorical"}
-        need(set(params) in (known, known | {"ignore"}), f"params has keys {sorted(params)}")  # 0.4 files lack ignore
+        # 0.4 files lack ignore, 0.5 files split_ties
+        versions = (known, known | {"ignore"}, known | {"ignore", "split_ties"})
+        need(set(params) in versions, f"params has keys {sorted(params)}")
         bins = params["bins"]
         need(
             bins is None or (isinstance(bins, list) and all(isinstance(p, list) and len(p) == 2 for p in bins)),
@@ -931,6 +972,7 @@ class TableEncoder(BaseEstimator):
             max_categories=params["max_categories"],
             categorical=params["categorical"],
             ignore=params.get("ignore"),
+            split_ties=params.get("split_ties"),
         )
         need(
             encoder.ignore is None or isinstance(encoder.ignore, list), "params.ignore must be null or a list"

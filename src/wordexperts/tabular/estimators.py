@@ -144,6 +144,11 @@ MIN_AUTO_EPOCHS, MAX_AUTO_EPOCHS = 10, 200
 PATIENCE_STEPS = 300
 MIN_PATIENCE = 10
 PREDICT_CHUNK = 2048  # rows per forward pass at predict time: small chunks stay in cache (measured fastest)
+EXTRA = "fitted."  # model-file tensors that are not the members' weights (a regressor's within-bin models)
+MIN_WITHIN_ROWS = 20  # training rows a target bin needs for its within-bin regression
+IMPORTANCE_ROWS = 2000  # validation rows (at most) that feature importances are measured on
+IMPORTANCE_REPEATS = 5  # shuffles of each feature
+HEAVY_SKEW = 1.0  # |skewness| past which the imputer's numeric_fill="auto" fills a column with the median
 
 
 def epoch_budget(epochs: int | str, *, n_rows: int, batch_size: int) -> int:
@@ -205,9 +210,36 @@ class BinDistribution:
     probabilities: np.ndarray
     edges: np.ndarray
     means: np.ndarray
+    within: np.ndarray | None = None
 
     def expectation(self) -> np.ndarray:
-        return self.probabilities @ self.means
+        """The predicted mean ``(n_rows,)``: each bin's mean for the row (``within``, or the
+        bin's training mean) weighted by the bin's probability."""
+        if self.within is None:
+            return self.probabilities @ self.means
+        return np.einsum("nk,nk->n", self.probabilities, self.within)
+
+    def quantile(self, q: float) -> np.ndarray:
+        """The ``q``-quantile ``(n_rows,)`` of the predicted distribution, each bin's probability
+        spread evenly between its edges (so the answer lies within the training range)."""
+        if not 0.0 <= float(q) <= 1.0:
+            raise ValueError(f"q must be in [0, 1], got {q!r}")
+        cdf = np.cumsum(self.probabilities, axis=1)  # (N, K)
+        cdf[:, -1] = 1.0  # rounding: the last bin closes the distribution
+        k = (cdf < q).sum(axis=1).clip(max=cdf.shape[1] - 1)  # first bin whose cdf reaches q
+        rows = np.arange(len(k))
+        before = cdf[rows, k] - self.probabilities[rows, k]
+        mass = self.probabilities[rows, k]
+        share = np.divide(q - before, mass, out=np.zeros(len(k)), where=mass > 0)
+        low, high = self.edges[k], self.edges[k + 1]
+        return low + share.clip(0.0, 1.0) * (high - low)
+
+    def interval(self, coverage: float = 0.9) -> np.ndarray:
+        """The central ``coverage`` interval ``(n_rows, 2)``: quantiles ``(1 - c) / 2`` and ``(1 + c) / 2``."""
+        if not 0.0 < float(coverage) < 1.0:
+            raise ValueError(f"coverage must be a number in (0, 1), got {coverage!r}")
+        tail = (1.0 - float(coverage)) / 2
+        return np.stack([self.quantile(tail), self.quantile(1.0 - tail)], axis=1)
 
 
 class _WordExpertsTable(BaseEstimator):
@@ -219,6 +251,12 @@ class _WordExpertsTable(BaseEstimator):
 
     # scikit-learn checks that do not apply, with the reason (see expected_failed_checks).
     _not_applicable_checks: ClassVar[dict[str, str]] = {
+        "check_sample_weight_equivalence_on_dense_data": (
+            "training draws its rows at random (in proportion to their weights, each epoch) and "
+            "with dropout, so a row of weight 2 and a row given twice train models that are equal "
+            "in distribution, not digit for digit; tests/tabular/test_weights.py checks weights "
+            "against the model's seed-to-seed spread instead."
+        ),
         "check_methods_subset_invariance": (
             "the model computes in float32 and its matrix products are blocked by batch size, so "
             "one row's probabilities can differ in the 7th digit (3e-7 measured) between a batch and "
@@ -278,16 +316,36 @@ class _WordExpertsTable(BaseEstimator):
             raise ValueError(f"{type(self).__name__} needs at least 2 samples to fit, got {len(frame)} sample")
 
     def _fit_table(
-        self, table: pd.DataFrame, *, target: str | None, categorical: list[str], bins: dict | None = None
+        self,
+        table: pd.DataFrame,
+        *,
+        target: str | None,
+        categorical: list[str],
+        bins: dict | None = None,
+        split_ties: list[str] | None = None,
+        sample_weight: np.ndarray | None = None,
     ) -> None:
-        """Encode ``table`` (features, then the target if any), build the model, train it."""
+        """Encode ``table`` (features, then the target if any), build the model, train it.
+
+        ``sample_weight`` ``(N,)`` (checked): rows of weight 0 are left out entirely, as if
+        absent; the others are drawn each epoch in proportion to their weights
+        (:func:`~wordexperts.train.epoch_order`) and weigh the validation loss.
+        """
         params = self.resolved_params()
+        if not is_int(self.verbose) or self.verbose < 0:
+            raise ValueError(f"verbose must be an int >= 0, got {self.verbose!r}")
+        if sample_weight is not None:
+            table, sample_weight = table[sample_weight > 0], sample_weight[sample_weight > 0]
+            self._check_rows(table)
+            if np.ptp(sample_weight) == 0:
+                sample_weight = None  # equal weights: the plain shuffle
         seed = _resolve_seed(self.random_state)
         bins = {**(self.bins or {}), **(bins or {})}
         encoder = TableEncoder(
             n_bins=params["n_bins"], bins=bins or None, shared_vocabulary=params["shared_vocabulary"],
             max_categories=self.max_categories, categorical=categorical or None,
             ignore=self._identifiers(table.drop(columns=[target]) if target else table, categorical) or None,
+            split_ties=split_ties,
         )
         tokens = torch.as_tensor(encoder.fit_transform(table), dtype=torch.long)  # (N, L)
         config = self._model_config(params, encoder)
@@ -309,6 +367,8 @@ class _WordExpertsTable(BaseEstimator):
         train_rows, valid_rows = self._validation_split(table, target, params, seed)
         train_tokens = tokens[torch.as_tensor(train_rows, device=device)]
         valid_tokens = None if valid_rows is None else tokens[torch.as_tensor(valid_rows, device=device)]
+        train_weights = None if sample_weight is None else sample_weight[train_rows]
+        valid_weights = None if sample_weight is None or valid_rows is None else sample_weight[valid_rows]
 
         self.encoder_ = encoder
         self.models_ = members
@@ -324,9 +384,12 @@ class _WordExpertsTable(BaseEstimator):
             history["loss"].append(float(loss))
             if valid_tokens is None:
                 return False
-            val = self._validation_loss(valid_tokens, table.iloc[valid_rows])
+            val = self._validation_loss(valid_tokens, table.iloc[valid_rows], valid_weights)
             history["val_loss"].append(val)
-            return stopping.update(val, ensemble)
+            stop = stopping.update(val, ensemble)
+            if self.verbose >= 2:
+                print(f"epoch {epoch + 1}: loss {loss:.4f}, validation loss {val:.4f}, best {stopping.best_epoch}")
+            return stop
 
         def status() -> dict[str, str]:
             if not history["val_loss"]:
@@ -338,7 +401,7 @@ class _WordExpertsTable(BaseEstimator):
             members, train_tokens, epochs=epochs, batch_size=params["batch_size"], lr=params["lr"],
             eps=params["eps"], batching=params["batching"], seed=seed, n_threads=self.n_threads,
             progress=self.progress, callback=on_epoch, status=status, lr_schedule=params["lr_schedule"],
-            position_weights=self._position_weights(params, encoder.n_columns_, position),
+            position_weights=self._position_weights(params, encoder.n_columns_, position), row_weights=train_weights,
         )
         history["seconds"] = list(trained.seconds)
         restored = stopping.restore(ensemble)
@@ -347,6 +410,44 @@ class _WordExpertsTable(BaseEstimator):
         self.history_ = history
         self.n_epochs_ = len(history["loss"])
         self.best_epoch_ = stopping.best_epoch if restored else self.n_epochs_
+        if position is not None:
+            if valid_rows is None:  # no validation split: a sample of the training rows
+                valid_rows = np.sort(np.random.default_rng(seed).permutation(len(table))[:IMPORTANCE_ROWS])
+                valid_tokens = tokens[torch.as_tensor(valid_rows, device=device)]
+                valid_weights = None if sample_weight is None else sample_weight[valid_rows]
+            self._permutation_importances(valid_tokens, table.iloc[valid_rows], valid_weights, seed)
+        if self.verbose >= 1:
+            stopped = f" (best {self.best_epoch_})" if history["val_loss"] else ""
+            print(
+                f"{type(self).__name__}: {len(table)} rows x {encoder.n_columns_} columns, {self.n_epochs_} epochs"
+                f"{stopped}, {self.fit_seconds_:.1f} s, training loss {history['loss'][-1]:.4f}"
+            )
+
+    def _permutation_importances(
+        self, tokens: torch.Tensor, rows: pd.DataFrame, weights: np.ndarray | None, seed: int
+    ) -> None:
+        """``feature_importances_`` ``(n_features,)``: the mean rise of the validation loss (the
+        early-stopping loss, over at most ``IMPORTANCE_ROWS`` rows) when a feature's values are
+        shuffled among the rows, over ``IMPORTANCE_REPEATS`` shuffles; ``feature_importances_std_``
+        their standard deviation. An ignored identifier gets 0."""
+        if len(rows) > IMPORTANCE_ROWS:
+            keep = np.sort(np.random.default_rng(seed).permutation(len(rows))[:IMPORTANCE_ROWS])
+            tokens, rows = tokens[torch.as_tensor(keep, device=tokens.device)], rows.iloc[keep]
+            weights = None if weights is None else weights[keep]
+        generator = torch.Generator().manual_seed(seed)
+        base = self._validation_loss(tokens, rows, weights)
+        ignored = self.encoder_.ignored_columns()
+        n_features = self.encoder_.n_columns_ - 1
+        rises = np.zeros((n_features, IMPORTANCE_REPEATS))
+        for j, column in enumerate(self.encoder_.columns_[:n_features]):
+            if column in ignored:
+                continue
+            for r in range(IMPORTANCE_REPEATS):
+                shuffled = tokens.clone()
+                shuffled[:, j] = tokens[torch.randperm(len(rows), generator=generator).to(tokens.device), j]
+                rises[j, r] = self._validation_loss(shuffled, rows, weights) - base
+        self.feature_importances_ = rises.mean(axis=1)
+        self.feature_importances_std_ = rises.std(axis=1)
 
     @staticmethod
     def _position_weights(params: dict, n_columns: int, target: int | None) -> np.ndarray | None:
@@ -404,9 +505,10 @@ class _WordExpertsTable(BaseEstimator):
         valid = np.sort(valid)
         return np.setdiff1d(np.arange(n), valid), valid
 
-    def _validation_loss(self, tokens: torch.Tensor, rows: pd.DataFrame) -> float:
-        """The validation rows' mean cross-entropy: of the target's probabilities as ``predict_proba``
-        gives them (the members' average), or for an imputer of every column masked in turn."""
+    def _validation_loss(self, tokens: torch.Tensor, rows: pd.DataFrame, weights: np.ndarray | None = None) -> float:
+        """The validation rows' mean cross-entropy (weighted by ``weights`` ``(N,)`` if given): of
+        the target's probabilities as ``predict_proba`` gives them (the members' average), or for
+        an imputer of every column masked in turn (unweighted)."""
         with self._evaluating(), torch.no_grad():
             if self.target_position_ is None:
                 positions = torch.arange(tokens.shape[1], device=tokens.device)
@@ -415,7 +517,7 @@ class _WordExpertsTable(BaseEstimator):
             proba = self._probabilities(tokens, self.target_position_, allowed)  # (N, K)
             index = torch.searchsorted(allowed, tokens[:, self.target_position_].contiguous())  # (N,)
             picked = proba.gather(1, index[:, None].clamp(max=allowed.numel() - 1))[:, 0]
-            return float(-torch.log(picked.clamp_min(1e-300)).mean())
+            return float(np.average(-torch.log(picked.clamp_min(1e-300)).cpu().numpy(), weights=weights))
 
     # ---- masking ----
 
@@ -556,7 +658,12 @@ class _WordExpertsTable(BaseEstimator):
             for i, model in enumerate(self.models_)
             for name, t in model.state_dict().items()
         }
+        tensors.update(self._extra_tensors())
         return files.write_model_file(path, tensors, document)
+
+    def _extra_tensors(self) -> dict[str, torch.Tensor]:
+        """Fitted arrays besides the members' weights, named ``EXTRA + name`` in the model file."""
+        return {}
 
     def _fitted_document(self) -> dict:
         return {
@@ -578,6 +685,7 @@ class _WordExpertsTable(BaseEstimator):
         # A model fitted on a GPU opens on a machine without one, on the CPU.
         device = resolve_device("auto" if self.device != "cpu" else "cpu") if device is None else resolve_device(device)
         members = []
+        tensors = {name: t for name, t in tensors.items() if not name.startswith(EXTRA)}
         for i in range(k):
             prefix = _member_prefix(i, k)
             model = BidirectionalAttention(AttentionConfig(**document["config"]))
@@ -714,6 +822,28 @@ def _target_name(y: object, features: pd.Index) -> str:
     return name if name not in set(features) else f"{name} (target)"
 
 
+def _as_sample_weight(sample_weight: object, *, n_rows: int) -> np.ndarray | None:
+    """``sample_weight`` as float64 ``(n_rows,)``: finite, non-negative, not all zero (or ``None``)."""
+    if sample_weight is None:
+        return None
+    if hasattr(sample_weight, "to_numpy"):
+        sample_weight = sample_weight.to_numpy()
+    try:
+        w = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("sample_weight must be numbers, one per row") from None
+    if w.ndim == 0:
+        w = np.full(n_rows, float(w))
+    if w.shape != (n_rows,):
+        raise ValueError(f"sample_weight must have one weight per row: shape ({n_rows},), got {w.shape}")
+    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
+    if bad.size:
+        raise ValueError(f"sample_weight must be finite and >= 0; row {bad[0]} has {w[bad[0]]!r}")
+    if not (w > 0).any():
+        raise ValueError("every sample_weight is zero: no row to fit on")
+    return w
+
+
 def _as_target(y: object, *, n_rows: int) -> np.ndarray:
     """A 1-D target; a column vector is accepted (with scikit-learn's warning), NaN is an error."""
     from sklearn.utils.validation import column_or_1d
@@ -788,6 +918,8 @@ class WordExpertsClassifier(ClassifierMixin, _WordExpertsTable):
         device: str = "cpu",
         n_threads: int | None = 1,
         progress: bool = False,
+        verbose: int = 0,
+        class_weight: str | dict | None = None,
     ) -> None:
         self.preset = preset
         self.d_model = d_model
@@ -818,20 +950,40 @@ class WordExpertsClassifier(ClassifierMixin, _WordExpertsTable):
         self.device = device
         self.n_threads = n_threads
         self.progress = progress
+        self.verbose = verbose
+        self.class_weight = class_weight
 
-    def fit(self, X: object, y: object) -> WordExpertsClassifier:
+    def fit(self, X: object, y: object, sample_weight: object = None) -> WordExpertsClassifier:
+        """Fit on ``X`` ``(n_rows, n_features)`` and labels ``y`` ``(n_rows,)``.
+
+        ``sample_weight`` ``(n_rows,)``, non-negative: a row of weight 0 is left out as if absent;
+        the others are drawn in proportion to their weight in every epoch, and weigh the
+        validation loss. ``class_weight`` multiplies into them.
+        """
         frame = self._input_frame(X, reset=True)
         self._check_rows(frame)
         self.target_name_ = _target_name(y, frame.columns)
         y = _as_target(y, n_rows=len(frame))
+        weights = _as_sample_weight(sample_weight, n_rows=len(frame))
         check_classification_targets(y)
         classes = np.unique(y)
         if len(classes) < 2:
             raise ValueError(f"the target has only one class ({classes[0]!r}); a classifier needs at least 2 classes")
         if len(classes) > self.max_categories:
             raise ValueError(f"the target has {len(classes)} classes, more than max_categories={self.max_categories}")
+        if self.class_weight is not None:
+            from sklearn.utils.class_weight import compute_sample_weight
+
+            given = self.class_weight
+            if not (given == "balanced" or isinstance(given, dict)):
+                raise ValueError(f"class_weight must be None, 'balanced' or a dict {{class: weight}}, got {given!r}")
+            unknown = [c for c in given if c not in set(classes)] if isinstance(given, dict) else []
+            if unknown:
+                raise ValueError(f"class_weight names {unknown}, not classes of y; the classes are {classes.tolist()}")
+            by_class = compute_sample_weight(self.class_weight, y)
+            weights = by_class if weights is None else weights * by_class
         table = frame.assign(**{TARGET: pd.Series(y, index=frame.index, dtype=object)})
-        self._fit_table(table, target=TARGET, categorical=[TARGET, *(self.categorical or [])])
+        self._fit_table(table, target=TARGET, categorical=[TARGET, *(self.categorical or [])], sample_weight=weights)
         self.classes_ = np.asarray(self.encoder_.categories_[TARGET], dtype=classes.dtype)
         return self
 
@@ -914,6 +1066,8 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
         device: str = "cpu",
         n_threads: int | None = 1,
         progress: bool = False,
+        verbose: int = 0,
+        within_bin: bool | None = None,
     ) -> None:
         self.preset = preset
         self.d_model = d_model
@@ -945,12 +1099,21 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
         self.device = device
         self.n_threads = n_threads
         self.progress = progress
+        self.verbose = verbose
+        self.within_bin = within_bin
 
-    def fit(self, X: object, y: object) -> WordExpertsRegressor:
+    def fit(self, X: object, y: object, sample_weight: object = None) -> WordExpertsRegressor:
+        """Fit on ``X`` ``(n_rows, n_features)`` and a numeric ``y`` ``(n_rows,)``.
+
+        ``sample_weight`` ``(n_rows,)``, non-negative: a row of weight 0 is left out as if absent;
+        the others are drawn in proportion to their weight in every epoch, weigh the validation
+        loss and the within-bin regressions.
+        """
         frame = self._input_frame(X, reset=True)
         self._check_rows(frame)
         self.target_name_ = _target_name(y, frame.columns)
         y = _as_target(y, n_rows=len(frame))
+        weights = _as_sample_weight(sample_weight, n_rows=len(frame))
         try:
             y = np.asarray(y, dtype=np.float64)
         except (TypeError, ValueError):
@@ -961,13 +1124,88 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
         self._target_variance = float(np.var(y)) or 1.0  # a constant target: any scale will do
         target_bins = self.target_bins if self.target_bins is not None else self.resolved_params()["n_bins"]
         self._fit_table(
-            table, target=TARGET, categorical=list(self.categorical or []), bins={TARGET: target_bins}
+            table, target=TARGET, categorical=list(self.categorical or []), bins={TARGET: target_bins},
+            split_ties=[TARGET], sample_weight=weights,
         )
+        self.within_bin_ = self._within_bin_resolved()
+        if self.within_bin_:
+            kept = slice(None) if weights is None else weights > 0
+            self._fit_within_bins(frame[kept], y[kept], None if weights is None else weights[kept])
         return self
 
-    def _validation_loss(self, tokens: torch.Tensor, rows: pd.DataFrame) -> float:
-        """Squared error of the predicted expectation (what ``predict`` is for), over the training
-        target's variance: 1 is predicting the mean, whatever the target's units.
+    def _within_bin_resolved(self) -> bool:
+        """``within_bin``, or the preset's choice: on for ours, off for the paper's recipe."""
+        if self.within_bin is None:
+            return self.preset is None
+        if not isinstance(self.within_bin, (bool, np.bool_)):
+            raise ValueError(f"within_bin must be True, False or None, got {self.within_bin!r}")
+        return bool(self.within_bin)
+
+    def _states(self, tokens: np.ndarray) -> list[np.ndarray]:
+        """Each member's output at the masked target: ``k`` arrays ``(N, d)`` float64."""
+        device = next(self.model_.parameters()).device
+        x = torch.as_tensor(tokens, dtype=torch.long, device=device)
+        p = torch.tensor([self.target_position_], device=device)
+        with self._evaluating(), torch_threads(self.n_threads), torch.no_grad():
+            return [
+                torch.cat([m.masked_states_at(c, p)[:, 0] for c in x.split(PREDICT_CHUNK)]).double().cpu().numpy()
+                for m in self.models_
+            ]
+
+    def _fit_within_bins(self, frame: pd.DataFrame, y: np.ndarray, weights: np.ndarray | None) -> None:
+        """Each member's linear model of the target inside each bin, read from the model's output
+        at the masked target (ridge, penalty by generalised cross-validation), on the training rows.
+
+        ``within_coef_`` ``(k, K, d)`` and ``within_intercept_`` ``(k, K)``; a bin with fewer
+        than ``MIN_WITHIN_ROWS`` rows, or whose values are all one, keeps its training mean.
+        """
+        from sklearn.linear_model import RidgeCV
+
+        edges = np.asarray(self.encoder_.bin_edges_[TARGET], dtype=np.float64)
+        means = np.asarray(self.encoder_.bin_means_[TARGET], dtype=np.float64)
+        codes = bin_codes(edges, y)
+        states = self._states(self._features_tokens(frame))
+        K, d = len(means), states[0].shape[1]
+        coef, intercept = np.zeros((len(states), K, d)), np.tile(means, (len(states), 1))
+        for m, h in enumerate(states):
+            for k in range(K):
+                rows = codes == k
+                if rows.sum() < MIN_WITHIN_ROWS or np.ptp(y[rows]) == 0:
+                    continue
+                ridge = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(
+                    h[rows], y[rows], sample_weight=None if weights is None else weights[rows]
+                )
+                coef[m, k], intercept[m, k] = ridge.coef_, ridge.intercept_
+        self.within_coef_, self.within_intercept_ = coef, intercept
+
+    def _within(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The bins' probabilities ``(N, K)`` (the members' average) and the ensemble's mean of the
+        target inside each bin for each row ``(N, K)``: each member's within-bin prediction (clipped
+        to the bin's edges), weighted by its probability of the bin."""
+        edges = np.asarray(self.encoder_.bin_edges_[TARGET], dtype=np.float64)
+        device = next(self.model_.parameters()).device
+        x = torch.as_tensor(tokens, dtype=torch.long, device=device)
+        allowed = self._allowed_tokens(TARGET, device)
+        p = torch.tensor([self.target_position_], device=device)
+        weighted, total = 0.0, 0.0
+        with self._evaluating(), torch_threads(self.n_threads), torch.no_grad():
+            for m, model in enumerate(self.models_):
+                h = torch.cat([model.masked_states_at(c, p)[:, 0] for c in x.split(PREDICT_CHUNK)])  # (N, d)
+                proba = torch.softmax(model.head(h)[:, allowed].double(), dim=1).cpu().numpy()  # (N, K)
+                inside = h.double().cpu().numpy() @ self.within_coef_[m].T + self.within_intercept_[m]  # (N, K)
+                inside = np.clip(inside, edges[:-1], edges[1:])
+                weighted, total = weighted + proba * inside, total + proba
+        means = np.asarray(self.encoder_.bin_means_[TARGET], dtype=np.float64)
+        within = np.divide(weighted, total, out=np.broadcast_to(means, weighted.shape).copy(), where=total > 0)
+        proba = total / len(self.models_)
+        if not (np.isfinite(proba).all() and np.isfinite(within).all()):
+            raise FloatingPointError("the model produced non-finite predictions for the target")
+        return proba, within
+
+    def _validation_loss(self, tokens: torch.Tensor, rows: pd.DataFrame, weights: np.ndarray | None = None) -> float:
+        """Squared error (weighted by ``weights`` if given) of the predicted expectation (what
+        ``predict`` is for; the bins' means, not the within-bin ones), over the training target's
+        variance: 1 is predicting the mean, whatever the target's units.
 
         (The bins' cross-entropy bottoms out long before the expectation stops improving.)
         """
@@ -975,24 +1213,68 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
         with self._evaluating(), torch.no_grad():
             proba = self._probabilities(tokens, self.target_position_, self._allowed_tokens(TARGET, tokens.device))
         expectation = proba.cpu() @ means
-        error = np.mean((expectation.numpy() - rows[TARGET].to_numpy(dtype=np.float64)) ** 2)
+        error = np.average((expectation.numpy() - rows[TARGET].to_numpy(dtype=np.float64)) ** 2, weights=weights)
         return float(error / self._target_variance)  # scale-free, as early stopping's min_delta needs
 
     def predict_distribution(self, X: object) -> BinDistribution:
-        """Probabilities of the target's training bins, with the bins' edges and means."""
-        proba = self._column_probabilities(self._features_tokens(X), TARGET)
+        """Probabilities of the target's training bins, with the bins' edges and means, and (with
+        ``within_bin``) each row's mean inside each bin."""
+        tokens = self._features_tokens(X)
+        if getattr(self, "within_bin_", False):
+            proba, within = self._within(tokens)
+        else:
+            proba, within = self._column_probabilities(tokens, TARGET), None
         return BinDistribution(
             probabilities=proba,
             edges=np.asarray(self.encoder_.bin_edges_[TARGET], dtype=np.float64),
             means=np.asarray(self.encoder_.bin_means_[TARGET], dtype=np.float64),
+            within=within,
         )
 
     def predict(self, X: object) -> np.ndarray:
+        """The predicted mean ``(n_rows,)`` in the target's units (:meth:`BinDistribution.expectation`)."""
         return self.predict_distribution(X).expectation()
+
+    def predict_interval(self, X: object, coverage: float = 0.9) -> np.ndarray:
+        """A central prediction interval ``(n_rows, 2)`` (lower, upper) holding ``coverage`` of the
+        predicted distribution (:meth:`BinDistribution.interval`: each bin's probability spread
+        evenly between its edges, so it never leaves the training range).
+
+        Examples:
+            >>> rng = np.random.default_rng(0)
+            >>> X = rng.normal(size=(300, 2)); y = X[:, 0] + rng.normal(scale=0.5, size=300)
+            >>> model = WordExpertsRegressor(epochs=20, random_state=0).fit(X, y)
+            >>> bounds = model.predict_interval(X, coverage=0.8)
+            >>> bounds.shape, bool((bounds[:, 0] <= bounds[:, 1]).all())
+            ((300, 2), True)
+        """
+        return self.predict_distribution(X).interval(coverage)
 
     def predict_bin(self, X: object) -> np.ndarray:
         """Index of the most probable target bin, ``(n_rows,)``."""
         return self.predict_distribution(X).probabilities.argmax(axis=1)
+
+    def _fitted_document(self) -> dict:
+        return {**super()._fitted_document(), "within_bin": bool(getattr(self, "within_bin_", False))}
+
+    def _extra_tensors(self) -> dict[str, torch.Tensor]:
+        if not self.within_bin_:
+            return {}
+        return {
+            EXTRA + "within_coef": torch.as_tensor(self.within_coef_),
+            EXTRA + "within_intercept": torch.as_tensor(self.within_intercept_),
+        }
+
+    def _restore(self, tensors: dict, document: dict, device: str | None = None) -> None:
+        super()._restore(tensors, document, device)
+        self.within_bin_ = bool(document["fitted"].get("within_bin", False))  # 0.5 files have none
+        if self.within_bin_:
+            self.within_coef_ = tensors[EXTRA + "within_coef"].double().numpy()
+            self.within_intercept_ = tensors[EXTRA + "within_intercept"].double().numpy()
+            K = len(self.encoder_.bin_means_[TARGET])
+            shape = (len(self.models_), K, self.model_.config.d_model)
+            if self.within_coef_.shape != shape or self.within_intercept_.shape != shape[:2]:
+                raise ValueError(f"the within-bin models have shapes {self.within_coef_.shape}, expected {shape}")
 
     def bin_mse(self, X: object, y: object) -> float:
         """The paper's "MSE": mean squared difference between predicted and true bin indices."""
@@ -1059,7 +1341,10 @@ class WordExpertsImputer(TransformerMixin, _WordExpertsTable):
         device: str = "cpu",
         n_threads: int | None = 1,
         progress: bool = False,
+        verbose: int = 0,
         rounds: int = 1,
+        round_integers: bool = True,
+        numeric_fill: str = "auto",
     ) -> None:
         self.preset = preset
         self.d_model = d_model
@@ -1090,13 +1375,37 @@ class WordExpertsImputer(TransformerMixin, _WordExpertsTable):
         self.device = device
         self.n_threads = n_threads
         self.progress = progress
+        self.verbose = verbose
         self.rounds = rounds
+        self.round_integers = round_integers
+        self.numeric_fill = numeric_fill
 
-    def fit(self, X: object, y: object = None) -> WordExpertsImputer:
+    def fit(self, X: object, y: object = None, sample_weight: object = None) -> WordExpertsImputer:
+        """Fit on ``X`` ``(n_rows, n_columns)``; ``y`` is ignored. ``sample_weight`` ``(n_rows,)``,
+        non-negative: rows of weight 0 are left out, the others drawn in proportion to their weight."""
         frame = self._input_frame(X, reset=True)
         self._check_rows(frame)
-        self._fit_table(frame, target=None, categorical=list(self.categorical or []))
+        weights = _as_sample_weight(sample_weight, n_rows=len(frame))
+        self._numeric_fill()  # bad settings fail before any work
+        self._fit_table(frame, target=None, categorical=list(self.categorical or []), sample_weight=weights)
+        self.integer_columns_, self.heavy_tailed_columns_ = [], []
+        for column, kind in self.encoder_.kinds_.items():
+            if kind != "numeric" or column in self.encoder_.ignored_columns():
+                continue
+            x = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+            x = x[np.isfinite(x)]
+            if len(x) and np.array_equal(x, np.round(x)):
+                self.integer_columns_.append(column)
+            if len(x) > 2 and np.std(x) > 0 and abs(np.mean((x - x.mean()) ** 3)) / np.std(x) ** 3 > HEAVY_SKEW:
+                self.heavy_tailed_columns_.append(column)
         return self
+
+    def _numeric_fill(self) -> str:
+        if self.numeric_fill not in ("auto", "mean", "median"):
+            raise ValueError(f"numeric_fill must be 'auto', 'mean' or 'median', got {self.numeric_fill!r}")
+        if not isinstance(self.round_integers, (bool, np.bool_)):
+            raise ValueError(f"round_integers must be True or False, got {self.round_integers!r}")
+        return self.numeric_fill
 
     def transform(self, X: object) -> pd.DataFrame | np.ndarray:
         check_positive_int("rounds", self.rounds)
@@ -1127,12 +1436,48 @@ class WordExpertsImputer(TransformerMixin, _WordExpertsTable):
                 best = allowed[proba.argmax(axis=1)]
                 updated[rows, j] = best
                 if encoder.kinds_[column] == "numeric":
-                    values = proba @ np.asarray(encoder.bin_means_[column], dtype=np.float64)
+                    values = self._numeric_values(column, proba)
                 else:
                     values = encoder.decode(column, best)
                 out[column] = _set_rows(out[column], rows, values)
             context = updated
+        if self.round_integers:  # an integer column stays integer (a float one, once no cell is missing)
+            for column in getattr(self, "integer_columns_", []):
+                before, after = frame[column].dtype, out[column]
+                if isinstance(before, pd.api.extensions.ExtensionDtype) and before.kind in "iu":
+                    out[column] = after.astype(before)
+                elif after.dtype.kind == "f" and before.kind in "iuf" and not after.isna().any():
+                    out[column] = after.astype(before if before.kind in "iu" else np.int64)
         return out
+
+    def _numeric_values(self, column: str, proba: np.ndarray) -> np.ndarray:
+        """Fills of a numeric column from its bins' probabilities ``(n, K)``: the mean, or the median
+        (``numeric_fill``; ``"auto"``: the median for a heavy-tailed column), rounded in an integer column."""
+        encoder = self.encoder_
+        fill = self._numeric_fill()
+        if fill == "auto":
+            fill = "median" if column in getattr(self, "heavy_tailed_columns_", []) else "mean"
+        distribution = BinDistribution(
+            probabilities=proba,
+            edges=np.asarray(encoder.bin_edges_[column], dtype=np.float64),
+            means=np.asarray(encoder.bin_means_[column], dtype=np.float64),
+        )
+        values = distribution.expectation() if fill == "mean" else distribution.quantile(0.5)
+        if self.round_integers and column in getattr(self, "integer_columns_", []):
+            values = np.round(values)
+        return values
+
+    def _fitted_document(self) -> dict:
+        return {
+            **super()._fitted_document(),
+            "integer_columns": self.integer_columns_,
+            "heavy_tailed_columns": self.heavy_tailed_columns_,
+        }
+
+    def _restore(self, tensors: dict, document: dict, device: str | None = None) -> None:
+        super()._restore(tensors, document, device)
+        self.integer_columns_ = list(document["fitted"].get("integer_columns", []))  # 0.5 files: none
+        self.heavy_tailed_columns_ = list(document["fitted"].get("heavy_tailed_columns", []))
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         check_is_fitted(self, "model_")
