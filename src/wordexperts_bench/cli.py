@@ -1,6 +1,6 @@
 """The experiments' commands, added to ``wordexperts``'s command line by :func:`extend`.
 
-``bench masking|fit|large|members|defaults|categories|analogy|ood``, ``reproduce simulation|auto-mpg``,
+``bench masking|fit|large|members|defaults|categories|importances|analogy|ood``, ``reproduce simulation|auto-mpg``,
 ``analogy train|theory``, and the quick reproductions that ``wordexperts demo`` runs after
 its own part. Argument parsing and printing only; the work and the renderers live in the
 modules named by each command. Nothing heavy is imported before a command runs.
@@ -100,6 +100,33 @@ def _bench_defaults(args: argparse.Namespace) -> int:
         report = defaults_report(runs, command=command_line("wordexperts bench defaults"))
         tables = {"runs": runs, "ranking": rank_candidates(runs)}
         print_written(write_report(args.out, report, markdown_name="defaults", tables=tables))
+    return 0
+
+
+def _bench_importances(args: argparse.Namespace) -> int:
+    from wordexperts.reporting import markdown_table, write_report
+
+    from .importances import importance_stability
+    from .tables import TASKS
+
+    _benchmark_folder(args)
+    tasks, seeds = (TASKS[:2], range(2)) if args.quick else (args.tasks or TASKS, range(args.seeds))
+    runs = importance_stability(tasks, seeds=seeds, threads=args.threads)
+    summary = runs.groupby("method")[["spearman", "top_agrees"]].mean().reset_index()
+    report = markdown_table(summary.round(3)) + "\n\nPer task:\n\n" + markdown_table(runs.round(3))
+    print(report)
+    if args.out:
+        markdown = (
+            "# How stable are feature importances and gates across seeds?\n\n"
+            f"Command: `{command_line('wordexperts bench importances')}`\n\n"
+            f"The default estimator fitted with seeds {list(seeds)} on each task's seed-0 training rows "
+            "(the same rows every time), 1 thread per fit. `spearman`: mean over seed pairs of the Spearman "
+            "correlation between the two rankings of the columns; `top_agrees`: share of seed pairs with the "
+            "same top column. `importance` is `feature_importances_` (permutation on the validation split); "
+            "`gates` the mean gate of the masked target on each column (`explain_summary`, summed over heads).\n\n"
+            f"{report}\n"
+        )
+        print_written(write_report(args.out, markdown, markdown_name="importances", tables={"runs": runs}))
     return 0
 
 
@@ -382,6 +409,14 @@ def _add_benchmarks(commands) -> None:
     categories.add_argument("--quick", action="store_true", help="two values, one seed")
     categories.add_argument("--out", help="folder for categories.md and runs.csv")
     categories.set_defaults(run=_bench_categories)
+
+    importances = benches.add_parser("importances", help="feature importances and gates: how stable across seeds")
+    importances.add_argument("--tasks", nargs="+", metavar="TASK", help="suite tasks (default: all)")
+    importances.add_argument("--seeds", type=positive_int, default=3, help="model seeds (default 3)")
+    importances.add_argument("--threads", type=positive_int, default=1, help="torch threads per fit (default 1)")
+    importances.add_argument("--quick", action="store_true", help="two tasks, two seeds")
+    importances.add_argument("--out", help="folder for importances.md and runs.csv")
+    importances.set_defaults(run=_bench_importances)
 
     analogy = benches.add_parser("analogy", help="the Google analogy set against all 400,000 GloVe words: time, memory")
     analogy.add_argument("--threads", type=positive_int, default=2, help="BLAS threads (default 2)")

@@ -111,3 +111,11 @@ def test_bench_categories_quick_keeps_what_it_is_told(tmp_path):
     runs = pd.read_csv(tmp_path / "runs.csv")
     assert list(runs["max_categories"]) == [30, 300] and list(runs["kept"]) == [30, 300]
     assert (runs["accuracy"] > 0.6).all()  # the numeric half of the rule alone gets there
+
+
+def test_bench_importances_compares_seeds_per_task(tmp_path):
+    assert main(["bench", "importances", "--tasks", "penguins/year", "--seeds", "2", "--out", str(tmp_path)]) == 0
+    runs = pd.read_csv(tmp_path / "runs.csv")
+    assert list(runs["method"]) == ["importance", "gates"] and set(runs["task"]) == {"penguins/year"}
+    assert runs["spearman"].between(-1, 1).all() and runs["top_agrees"].isin([0.0, 1.0]).all()
+    assert "spearman" in (tmp_path / "importances.md").read_text()
