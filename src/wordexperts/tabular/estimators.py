@@ -57,6 +57,28 @@ Our defaults, and why:
   name them yourself, or ``[]`` to read every column);
 - per-column vocabularies (a category means different things in different columns);
 - one intra-op thread: at tabular sizes, more threads than one made steps slower.
+
+What scikit-learn users reach for:
+
+- ``fit(X, y, sample_weight=)`` on all three: a row of weight 0 is left out as if absent, the
+  others are drawn each epoch in proportion to their weights (the expected gradient is the
+  weighted loss's) and weigh the validation loss; ``class_weight`` (``"balanced"`` or a dict)
+  on the classifier multiplies into them;
+- ``feature_importances_`` ``(n_features,)`` (classifier, regressor): how much the validation
+  loss rises when a column's values are shuffled among the validation rows (permutation
+  importance, ``IMPORTANCE_REPEATS`` shuffles of at most ``IMPORTANCE_ROWS`` rows; without a
+  validation split, a sample of the training rows), ``feature_importances_std_`` their spread;
+  an ignored identifier scores 0. They are not gates: gates say where an answer is read from,
+  importances what the answer loses without the column (``wordexperts bench importances``
+  measures how stable both are across seeds);
+- ``verbose=1`` prints one line per fit, ``verbose=2`` one per epoch too;
+- the regressor's bins keep their count on tied values (a zero-inflated count gets one bin for
+  its zeros and the rest for its tail: :func:`~.encoding.split_tied_edges`); with
+  ``within_bin`` (ours: on; the paper preset: off) each bin's mean is a ridge regression on the
+  model's output at the masked target, so a prediction is no longer capped by the top bin's
+  training mean; ``predict_interval`` gives central intervals from the bins' probabilities;
+- the imputer keeps integer columns integer (``round_integers``) and fills a heavy-tailed
+  column with the median of its predicted distribution (``numeric_fill="auto"``).
 """
 
 from __future__ import annotations
