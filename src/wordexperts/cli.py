@@ -10,9 +10,11 @@ imported before a command runs, so ``--help`` and usage errors answer at once.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from . import __version__
@@ -34,9 +36,25 @@ def command_line(default: str | None = None) -> str | None:
     return "wordexperts " + " ".join(sys.argv[1:]) if sys.argv[1:] else default
 
 
-def add_seed_threads(parser: argparse.ArgumentParser, threads: int = 1) -> None:
+def patience(text: str) -> int | str:
+    """argparse type: an int >= 1 or ``auto`` (early stopping's patience)."""
+    return text if text == "auto" else positive_int(text)
+
+
+def fraction(text: str) -> float:
+    """argparse type: a number strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1 (both excluded), got {text!r}")
+    return value
+
+
+def add_seed_threads(parser: argparse.ArgumentParser, threads: int = 1, *, seed_help: str = "default 0") -> None:
     """``--seed`` and ``--threads``, the options every command that trains or predicts takes."""
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help=f"random seed ({seed_help})")
     parser.add_argument("--threads", type=positive_int, default=threads, help=f"torch threads (default {threads})")
 
 
@@ -85,61 +103,259 @@ def _demo(args: argparse.Namespace) -> int:
 # ---- tables: fit, predict, impute, explain ----
 
 
-def _fit(args: argparse.Namespace) -> int:
+def _tell(args: argparse.Namespace, kind: str, text: str) -> None:
+    """A note or a warning for the user: one line on stderr, named after the command."""
+    print(f"wordexperts {args.command}: {kind}: {text}", file=sys.stderr)
+
+
+def _columns_word(names: list[str]) -> str:
+    from .tabular.columns import listing
+
+    return f"column {listing(names)}" if len(names) == 1 else f"columns {listing(names)}"
+
+
+def _check_out_table(path: str) -> None:
+    """A predictions or filled table goes to .csv or .parquet: said before any work is done."""
+    from .files import TABLE_FORMATS
+
+    if Path(path).suffix.lower() not in TABLE_FORMATS:
+        raise ValueError(f"--out {path!r}: unknown table format {Path(path).suffix!r}; use .csv or .parquet")
+
+
+def _read_data(args: argparse.Namespace):
+    """``args.data`` as a frame with string column names (Parquet may use numbers), and at least one row."""
     from .files import read_table
-    from .tabular import WordExpertsClassifier, WordExpertsImputer, WordExpertsRegressor
-    from .tabular.tasks import infer_task
 
     table = read_table(args.data)
-    task = args.task
+    table.columns = [str(c) for c in table.columns]
+    if len(table) == 0:
+        raise ValueError(f"{args.data} has no data rows (only a header)")
+    return table
+
+
+def _check_fit_options(args: argparse.Namespace) -> None:
+    """Options that contradict each other or this machine, before the table is read."""
+    if args.preset == "paper":
+        given = [
+            flag
+            for flag, value in (("--patience", args.patience), ("--validation-fraction", args.validation_fraction))
+            if value is not None
+        ]
+        if given:
+            raise ValueError(
+                f"{' and '.join(given)} {'tune' if len(given) > 1 else 'tunes'} early stopping, which --preset paper "
+                "does not use (it trains for all its "
+                f"epochs); leave {' and '.join(given)} out, or leave out --preset paper"
+            )
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError(
+                "--device cuda: this machine (or this torch build) has no CUDA GPU; use --device cpu or --device auto"
+            )
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from .tabular import WordExpertsClassifier, WordExpertsImputer, WordExpertsRegressor
+    from .tabular.columns import all_missing_columns, listing, require_columns, target_problem, weight_problem
+    from .tabular.encoding import id_like_columns
+    from .tabular.tasks import infer_task
+
+    _check_fit_options(args)
+    table = _read_data(args)
+    where, columns = Path(args.data).name, list(table.columns)
+    task, target, identifier, weight = args.task, args.target, args.id, args.weight
+    if task == "impute" and target is not None:
+        raise ValueError("--task impute fills every column and predicts no single target: leave out --target")
+    if task != "impute" and target is None:
+        raise ValueError(
+            f"--target is required for --task {task or 'classification/regression'}: name the column to predict "
+            f"(the columns of {where}: {listing(columns)}); or use --task impute to fill missing cells"
+        )
+    require_columns([target] if target else [], columns, flag="--target", where=where)
+    require_columns([identifier] if identifier else [], columns, flag="--id", where=where)
+    require_columns(args.drop, columns, flag="--drop", where=where)
+    require_columns(args.categorical, columns, flag="--categorical", where=where)
+    require_columns([weight] if weight else [], columns, flag="--weight", where=where)
+    if target is not None and target in args.drop:
+        raise ValueError(
+            f"--drop names the target column {target!r}; choose another --target, or leave it out of --drop"
+        )
+    if target is not None and identifier == target:
+        raise ValueError(
+            f"--id names the target column {target!r}; an identifier is not predicted: choose another --id"
+        )
+    if weight is not None and weight in (target, identifier):
+        flag = "--target" if weight == target else "--id"
+        raise ValueError(f"--weight names column {weight!r}, which is also the {flag} column; choose another")
     if task != "impute":
-        if args.target is None:
-            raise ValueError(f"--target is required for --task {task or 'classification/regression'}")
-        if args.target not in table.columns:
-            raise ValueError(f"target column {args.target!r} is not in {args.data} (columns: {list(table.columns)})")
-        task = task or infer_task(table[args.target])
+        task = task or infer_task(table[target])
+        problem = target_problem(table[target], task, max_classes=WordExpertsClassifier().max_categories)
+        if problem:
+            raise ValueError(problem)
+    kind = "an imputation" if task == "impute" else f"a {task}"  # what is fitted: "a regression" model
+    if args.class_weight is not None and task != "classification":
+        raise ValueError(
+            f"--class-weight balances a classifier's classes, and this fit is {kind}; leave out --class-weight"
+        )
+    problem = weight_problem(table[weight]) if weight else None
+    if problem:
+        raise ValueError(problem)
+    aside = {*args.drop, *([identifier] if identifier else []), *([weight] if weight else [])}
+    for name in args.categorical:
+        if name in aside:
+            flag = "--id" if name == identifier else "--weight" if name == weight else "--drop"
+            raise ValueError(f"--categorical names column {name!r}, which {flag} leaves out of the features")
+        if name == target:
+            raise ValueError(
+                f"--categorical names the target {target!r}; to predict it as classes, use --task classification"
+            )
+
+    features = table.drop(columns=[c for c in columns if c in aside or c == target])
+    empty = all_missing_columns(features)
+    if empty:
+        _tell(
+            args,
+            "warning",
+            f"{where}: no values in {_columns_word(empty)} (every cell missing); left out of the features",
+        )
+        features = features.drop(columns=empty)
+    categorical = [c for c in args.categorical if c not in empty]
+    found = id_like_columns(features, categorical=categorical)
+    carry = "say so (impute writes it as it is)" if task == "impute" else "carry it into predictions"
+    for name, why in found.items():
+        _tell(
+            args,
+            "note",
+            f"column {name!r} looks like a row identifier ({why}), so the model leaves it out; name it with "
+            f"--id {name} to {carry}, or --drop {name} to say so",
+        )
+    features = features.drop(columns=list(found))
+    categorical = [c for c in categorical if c not in found]
+    if features.shape[1] == 0:
+        raise ValueError(
+            f"{where} has no feature column left once the target, --drop, --id and empty columns are set aside"
+        )
+    if len(features) < 2:
+        raise ValueError(f"{where} has {len(features)} data row(s); fitting needs at least 2")
+
     settings = {
         "preset": args.preset,
         "epochs": args.epochs,
+        "patience": args.patience,
+        "validation_fraction": args.validation_fraction,
+        "n_bins": args.n_bins,
+        "categorical": categorical or None,
+        "id_columns": [],  # identifiers were found and left out above, each named in a note
         "random_state": args.seed,
         "n_threads": args.threads,
         "device": args.device,
         "progress": not args.quiet,
     }
+    weights = None if weight is None else table[weight].astype("float64")
     if task == "impute":
-        model = WordExpertsImputer(**settings).fit(table)
+        model = WordExpertsImputer(**settings).fit(features, sample_weight=weights)
+    elif task == "regression":
+        model = WordExpertsRegressor(**settings).fit(features, table[target], sample_weight=weights)
     else:
-        cls = WordExpertsRegressor if task == "regression" else WordExpertsClassifier
-        model = cls(**settings).fit(table.drop(columns=[args.target]), table[args.target])
+        model = WordExpertsClassifier(**settings, class_weight=args.class_weight)
+        model.fit(features, table[target], sample_weight=weights)
     model.save(args.out)
     stopped = f", best epoch {model.best_epoch_}" if model.history_["val_loss"] else ""
     print(
-        f"fitted a {task} model on {len(table)} rows x {model.n_features_in_} columns "
+        f"fitted {kind} model on {len(table)} rows x {model.n_features_in_} columns "
         f"({model.n_epochs_} epochs{stopped}, {model.fit_seconds_:.1f} s, final training loss "
         f"{model.history_['loss'][-1]:.4f}); wrote {args.out}"
     )
     return 0
 
 
+def _load_model(args: argparse.Namespace):
+    """The fitted estimator in ``args.model``, computing on ``--threads`` threads."""
+    from .tabular import load
+
+    model = load(args.model)
+    model.set_params(n_threads=args.threads)
+    return model
+
+
+def _model_features(args: argparse.Namespace, model, table, *, aside: list, extra_fate: str = "ignored"):
+    """``table``'s columns laid out as ``model``'s features, matched by name: any order; columns the model
+    does not read (other than those ``aside``) named in a note; a missing feature read as all-missing,
+    named in a warning."""
+    from .tabular.columns import match_features
+
+    where = Path(args.data).name
+    aside = [c for c in aside if c is not None]
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:  # fitted in Python without column names: columns go by position
+        frame = table.drop(columns=[c for c in aside if c in table.columns])
+        if frame.shape[1] != model.n_features_in_:
+            raise ValueError(
+                f"{args.model} was fitted (in Python) on {model.n_features_in_} unnamed columns, which go by "
+                f"position; {where} has {frame.shape[1]} once {', '.join(map(repr, aside)) or 'nothing'} is set aside"
+            )
+        return frame
+    matched = match_features(table, [str(c) for c in names], aside=aside)
+    if len(matched.missing) == len(names):
+        raise ValueError(
+            f"{where} has none of the model's feature columns ({_columns_word(matched.missing)}); "
+            f"is it the table {args.model} was fitted for?"
+        )
+    if matched.extra:
+        _tell(args, "note", f"{where}: the model does not read {_columns_word(matched.extra)}; {extra_fate}")
+    ignored = model.encoder_.ignored_columns()  # identifiers a model fitted in Python skips anyway
+    missing = [c for c in matched.missing if c not in ignored]
+    if missing:
+        _tell(
+            args,
+            "warning",
+            f"{where} lacks the model's feature {_columns_word(missing)}; read as all-missing, so the answers "
+            f"lean on the other columns",
+        )
+    return matched.frame
+
+
 def _predict(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .files import read_table, write_table
-    from .tabular import load
+    from .files import write_table
+    from .tabular.columns import require_columns
     from .tabular.tasks import prediction_score
 
-    model = load(args.model)
+    model = _load_model(args)
     if not hasattr(model, "predict"):
-        raise ValueError(f"{args.model} holds an imputer; use `wordexperts impute`")
-    table = read_table(args.data)
+        raise ValueError(f"{args.model} holds an imputer (fitted with --task impute); use `wordexperts impute`")
+    if args.proba and not hasattr(model, "predict_proba"):
+        raise ValueError(
+            f"--proba gives class probabilities, and {args.model} holds a regressor (its predictions are numbers); "
+            "use --interval COVERAGE (e.g. --interval 0.9) for a prediction interval, or leave out --proba"
+        )
+    if args.interval is not None and not hasattr(model, "predict_interval"):
+        raise ValueError(
+            f"--interval gives a regressor's prediction interval, and {args.model} holds a classifier; "
+            "use --proba for class probabilities, or leave out --interval"
+        )
+    _check_out_table(args.out)
+    table = _read_data(args)
+    require_columns([args.id] if args.id else [], list(table.columns), flag="--id", where=Path(args.data).name)
     target = model.target_name_
-    truth = table.pop(target) if target in table.columns else None
-    out = pd.DataFrame({f"{target}_predicted": model.predict(table)}, index=table.index)
-    if args.proba and hasattr(model, "predict_proba"):
-        proba = model.predict_proba(table)
+    truth = table[target] if target in table.columns else None
+    features = _model_features(args, model, table, aside=[target, args.id])
+    predicted = f"{target}_predicted"
+    out = pd.DataFrame(index=table.index)
+    if args.id:
+        out[args.id] = table[args.id]
+    out[predicted] = model.predict(features)
+    if args.proba:
+        proba = model.predict_proba(features)
         for k, label in enumerate(model.classes_):
             out[f"proba_{label}"] = proba[:, k]
-    score = prediction_score(model, out.iloc[:, 0], truth)  # scored before anything is written
+    if args.interval is not None:
+        bounds = model.predict_interval(features, coverage=args.interval)  # (n, 2)
+        out[f"{target}_lower"], out[f"{target}_upper"] = bounds[:, 0], bounds[:, 1]
+    score = prediction_score(model, out[predicted], truth)  # scored before anything is written
     write_table(out, args.out)
     scored = ""
     if score:
@@ -150,32 +366,54 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _impute(args: argparse.Namespace) -> int:
-    from .files import read_table, write_table
-    from .tabular import load
+    from .files import write_table
+    from .tabular.columns import require_columns
 
-    model = load(args.model)
+    model = _load_model(args)
     if not hasattr(model, "transform"):
-        raise ValueError(f"{args.model} holds a {type(model).__name__}; fit one with `--task impute` to impute")
+        task = "classification" if hasattr(model, "classes_") else "regression"
+        raise ValueError(
+            f"{args.model} holds a {task} model; impute needs one fitted with --task impute "
+            f"(or use `wordexperts predict` with this one)"
+        )
     model.set_params(rounds=args.rounds)
-    table = read_table(args.data)
-    filled = model.transform(table)
-    write_table(filled, args.out)
-    print(f"filled {int(table.isna().to_numpy().sum())} missing cells in {len(table)} rows; wrote {args.out}")
+    _check_out_table(args.out)
+    table = _read_data(args)
+    require_columns([args.id] if args.id else [], list(table.columns), flag="--id", where=Path(args.data).name)
+    features = _model_features(args, model, table, aside=[args.id], extra_fate="passed through unchanged")
+    filled = model.transform(features)
+    out = table.copy()
+    for name in features.columns:  # the table's own order; a feature it lacked goes last
+        out[name] = filled[name]
+    before, after = features.isna().to_numpy(), filled.isna().to_numpy()
+    write_table(out, args.out)
+    left = int((before & after).sum())
+    unfilled = f"; {left} cells left missing in columns the model does not read" if left else ""
+    print(f"filled {int((before & ~after).sum())} missing cells in {len(table)} rows{unfilled}; wrote {args.out}")
     return 0
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from .files import read_table
-    from .tabular import load
+    from .tabular.columns import listing, not_found, require_columns
     from .tabular.report import top_columns, write_explanation
 
-    model = load(args.model)
-    table = read_table(args.data)
+    model = _load_model(args)
     target = getattr(model, "target_name_", None)
-    if target is not None and target in table.columns:
-        table = table.drop(columns=[target])
-    paths = write_explanation(model, table, args.out, column=args.column, rows=args.rows)
-    summary = model.explain_summary(table, column=args.column)
+    names = [str(c) for c in getattr(model, "feature_names_in_", [])] + ([target] if target else [])
+    if args.column is None and target is None:
+        raise ValueError(
+            f"{args.model} holds an imputer, which has no target: name the column to explain with --column "
+            f"(one of {listing(names)})"
+        )
+    if args.column is not None and names and args.column not in names:
+        raise ValueError(not_found(args.column, names, what="--column", where=f"the model in {args.model}"))
+    table = _read_data(args)
+    require_columns([args.id] if args.id else [], list(table.columns), flag="--id", where=Path(args.data).name)
+    features = _model_features(args, model, table, aside=[target, args.id])
+    if args.id:  # gates.csv's rows named by the identifier
+        features.index = table[args.id]
+    paths = write_explanation(model, features, args.out, column=args.column, rows=args.rows)
+    summary = model.explain_summary(features, column=args.column)
     print(f"mean gate weight of the masked {args.column or target!r} on each column, per head and summed:")
     print(summary.to_string(float_format="{:.3f}".format))
     top = ", ".join(f"{name} {value:.2f}" for name, value in top_columns(summary, 3, masked=args.column or target))
@@ -241,42 +479,119 @@ def _add_demo(commands) -> None:
 
 
 def _add_tables(commands) -> None:
-    fit = commands.add_parser("fit", help="fit a classifier, regressor or imputer on a CSV/Parquet table")
+    fit = commands.add_parser(
+        "fit",
+        help="fit a classifier, regressor or imputer on a CSV/Parquet table",
+        description="Fit a classifier or regressor (--target) or an imputer (--task impute) on a CSV or Parquet "
+        "table and write it to one model file. Columns with no values are left out with a warning, and so are "
+        "columns that look like row identifiers, with a note. --drop and --categorical take every name that "
+        "follows them: put DATA first.",
+    )
     fit.add_argument("data", help="training table (.csv or .parquet)")
-    fit.add_argument("--target", help="the column to predict (not needed with --task impute)")
+    fit.add_argument("--target", metavar="COL", help="the column to predict (not with --task impute)")
     fit.add_argument(
         "--task",
         choices=TASKS,
         help="default: classification for text, bool or up to 20 distinct integers; regression otherwise",
     )
     fit.add_argument("--out", required=True, help="model file to write (safetensors)")
+    fit.add_argument(
+        "--drop", nargs="+", default=[], metavar="COL", help="columns to leave out of the features (names, one or more)"
+    )
+    fit.add_argument(
+        "--id",
+        metavar="COL",
+        help="a row identifier: never a feature; give it to predict, impute and explain too, to carry it along",
+    )
+    fit.add_argument(
+        "--categorical",
+        nargs="+",
+        default=[],
+        metavar="COL",
+        help="numeric columns to read as categories, not as quantile bins (text and bool columns already are)",
+    )
+    fit.add_argument(
+        "--weight",
+        metavar="COL",
+        help="a column of row weights (numbers >= 0; 0 leaves a row out), never a feature",
+    )
+    fit.add_argument(
+        "--class-weight",
+        choices=["balanced"],
+        help="classifiers: weigh each class inversely to its frequency (times --weight, if given)",
+    )
     fit.add_argument("--preset", choices=["paper"], help="paper.md's architecture and training (default: ours)")
     fit.add_argument("--epochs", type=positive_int, help="training epochs (most epochs, with early stopping)")
+    fit.add_argument(
+        "--patience",
+        type=patience,
+        metavar="N|auto",
+        help="early stopping: epochs without a better validation loss before stopping (default 20)",
+    )
+    fit.add_argument(
+        "--validation-fraction",
+        type=fraction,
+        metavar="F",
+        help="early stopping: share of the rows held out to watch the validation loss (default 0.1)",
+    )
+    fit.add_argument("--n-bins", type=positive_int, metavar="K", help="quantile bins per numeric column (default 10)")
     fit.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"], help="default cpu")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     add_seed_threads(fit)
     fit.set_defaults(run=_fit)
 
-    predict = commands.add_parser("predict", help="predict the target of a table with a fitted model")
+    no_random = "default 0; this command draws no random numbers: the option lets a script pass it to every command"
+    predict = commands.add_parser(
+        "predict",
+        help="predict the target of a table with a fitted model",
+        description="Predict the target of each row. Columns are matched to the model's by name: any order; "
+        "other columns are ignored (named in a note); a missing one is read as all-missing (named in a warning).",
+    )
     predict.add_argument("model", help="model file written by `wordexperts fit`")
     predict.add_argument("data", help="table (.csv or .parquet); a target column, if present, is scored")
     predict.add_argument("--out", required=True, help="predictions to write (.csv or .parquet)")
-    predict.add_argument("--proba", action="store_true", help="also write class probabilities")
+    predict.add_argument("--proba", action="store_true", help="also write class probabilities (classifiers)")
+    predict.add_argument(
+        "--interval",
+        type=fraction,
+        metavar="COVERAGE",
+        help="regressors: also write a central prediction interval holding COVERAGE of the predicted distribution "
+        "(e.g. 0.9), as <target>_lower and <target>_upper",
+    )
+    predict.add_argument(
+        "--id", metavar="COL", help="a column of DATA to carry into the predictions, as their first column"
+    )
+    add_seed_threads(predict, seed_help=no_random)
     predict.set_defaults(run=_predict)
 
-    impute = commands.add_parser("impute", help="fill the missing cells of a table with a fitted imputer")
+    impute = commands.add_parser(
+        "impute",
+        help="fill the missing cells of a table with a fitted imputer",
+        description="Fill the missing cells of the model's columns; other columns are written as they are.",
+    )
     impute.add_argument("model", help="model file written by `wordexperts fit --task impute`")
     impute.add_argument("data", help="table with missing cells (.csv or .parquet)")
     impute.add_argument("--out", required=True, help="filled table to write (.csv or .parquet)")
     impute.add_argument("--rounds", type=positive_int, default=1, help="rounds of refilling (default 1)")
+    impute.add_argument("--id", metavar="COL", help="a row identifier of DATA: written as it is, never noted as extra")
+    add_seed_threads(impute, seed_help=no_random)
     impute.set_defaults(run=_impute)
 
-    explain = commands.add_parser("explain", help="gate weights per row and column, as CSV and a PNG heatmap")
+    explain = commands.add_parser(
+        "explain",
+        help="gate weights per row and column, as CSV and a PNG heatmap",
+        description="Write the gates of the masked target (or --column) on every column: gates.csv (every row), "
+        "summary.csv and gates.png. Columns are matched to the model's by name, as in predict.",
+    )
     explain.add_argument("model", help="model file written by `wordexperts fit`")
     explain.add_argument("data", help="table (.csv or .parquet)")
     explain.add_argument("--out", required=True, help="folder for gates.csv, summary.csv, gates.png")
-    explain.add_argument("--column", help="column whose gates to show (default: the target; required for an imputer)")
+    explain.add_argument(
+        "--column", metavar="COL", help="column whose gates to show (default: the target; required for an imputer)"
+    )
     explain.add_argument("--rows", type=positive_int, default=50, help="rows in the per-row heatmap (default 50)")
+    explain.add_argument("--id", metavar="COL", help="a column of DATA that names the rows of gates.csv")
+    add_seed_threads(explain, seed_help=no_random)
     explain.set_defaults(run=_explain)
 
 
@@ -300,7 +615,9 @@ def _add_analogy(commands):
     )
     evaluate.add_argument("--method", choices=["3cosadd", "3cosmul"], default="3cosadd")
     evaluate.add_argument("--restrict-vocab", type=positive_int, help="search the N most frequent words only")
-    evaluate.add_argument("--questions", help="analogy file in the Google format (default: gensim's questions-words.txt)")
+    evaluate.add_argument(
+        "--questions", help="analogy file in the Google format (default: gensim's questions-words.txt)"
+    )
     evaluate.add_argument(
         "--no-intersect",
         action="store_true",
@@ -330,10 +647,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def one_line_warnings(command: str) -> Iterator[None]:
+    """Warnings shown as ``wordexperts COMMAND: warning: ...``, one line each, without Python's file and line."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"wordexperts {command}: warning: {message}", file=sys.stderr if file is None else file)
+
+    before = warnings.showwarning
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = before
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args)
+        with one_line_warnings(args.command):
+            return args.run(args)
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return 0

@@ -77,10 +77,11 @@ def test_user_mistakes_are_one_line_errors(tmp_path, table, capsys):
     assert main(["fit", str(path), "--target", "label", "--out", str(model), "--epochs", "2", "--quiet"]) == 0
     capsys.readouterr()
     frame.drop(columns=["noise"]).to_csv(tmp_path / "short.csv", index=False)
-    assert main(["predict", str(model), str(tmp_path / "short.csv"), "--out", str(tmp_path / "p.csv")]) == 2
+    # A missing feature column is read as all-missing, with a warning (issue 12), not refused.
+    assert main(["predict", str(model), str(tmp_path / "short.csv"), "--out", str(tmp_path / "p.csv")]) == 0
     err = capsys.readouterr().err
-    assert "missing columns ['noise']" in err and "Traceback" not in err
-    assert not (tmp_path / "p.csv").exists()
+    assert "lacks the model's feature column 'noise'; read as all-missing" in err and "Traceback" not in err
+    (tmp_path / "p.csv").unlink()
     (tmp_path / "bad.safetensors").write_bytes(b"not a model")
     assert main(["predict", str(tmp_path / "bad.safetensors"), str(path), "--out", str(tmp_path / "p.csv")]) == 2
     assert "not a readable wordexperts model file" in capsys.readouterr().err
