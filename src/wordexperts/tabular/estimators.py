@@ -64,13 +64,15 @@ What scikit-learn users reach for:
   others are drawn each epoch in proportion to their weights (the expected gradient is the
   weighted loss's) and weigh the validation loss; ``class_weight`` (``"balanced"`` or a dict)
   on the classifier multiplies into them;
-- ``feature_importances_`` ``(n_features,)`` (classifier, regressor): how much the validation
-  loss rises when a column's values are shuffled among the validation rows (permutation
-  importance, ``IMPORTANCE_REPEATS`` shuffles of at most ``IMPORTANCE_ROWS`` rows; without a
-  validation split, a sample of the training rows), ``feature_importances_std_`` their spread;
-  an ignored identifier scores 0. They are not gates: gates say where an answer is read from,
-  importances what the answer loses without the column (``wordexperts bench importances``
-  measures how stable both are across seeds);
+- ``feature_importances_`` ``(n_features,)`` (classifier, regressor): how much the target's
+  loss (the early-stopping loss) rises when a column's values are shuffled among the rows
+  (permutation importance, ``IMPORTANCE_REPEATS`` shuffles of at most ``IMPORTANCE_ROWS``
+  of the fitted rows), ``feature_importances_std_`` their spread; an ignored identifier
+  scores 0. They are the model's own view, measured on the rows it was fitted on: on the
+  validation split alone (tens of rows on small tables) their ranking moved so much between
+  seeds that it said little (``wordexperts bench importances``, docs/reproduction/importances).
+  They are not gates: gates say where an answer is read from, importances what the answer
+  loses without the column;
 - ``verbose=1`` prints one line per fit, ``verbose=2`` one per epoch too;
 - the regressor's bins keep their count on tied values (a zero-inflated count gets one bin for
   its zeros and the rest for its tail: :func:`~.encoding.split_tied_edges`); with
@@ -432,12 +434,12 @@ class _WordExpertsTable(BaseEstimator):
         self.history_ = history
         self.n_epochs_ = len(history["loss"])
         self.best_epoch_ = stopping.best_epoch if restored else self.n_epochs_
-        if position is not None:
-            if valid_rows is None:  # no validation split: a sample of the training rows
-                valid_rows = np.sort(np.random.default_rng(seed).permutation(len(table))[:IMPORTANCE_ROWS])
-                valid_tokens = tokens[torch.as_tensor(valid_rows, device=device)]
-                valid_weights = None if sample_weight is None else sample_weight[valid_rows]
-            self._permutation_importances(valid_tokens, table.iloc[valid_rows], valid_weights, seed)
+        if position is not None:  # on the fitted rows: a validation split of tens of rows was too noisy
+            rows = np.sort(np.random.default_rng(seed).permutation(len(table))[:IMPORTANCE_ROWS])
+            self._permutation_importances(
+                tokens[torch.as_tensor(rows, device=device)], table.iloc[rows],
+                None if sample_weight is None else sample_weight[rows], seed,
+            )
         if self.verbose >= 1:
             stopped = f" (best {self.best_epoch_})" if history["val_loss"] else ""
             print(
@@ -448,14 +450,9 @@ class _WordExpertsTable(BaseEstimator):
     def _permutation_importances(
         self, tokens: torch.Tensor, rows: pd.DataFrame, weights: np.ndarray | None, seed: int
     ) -> None:
-        """``feature_importances_`` ``(n_features,)``: the mean rise of the validation loss (the
-        early-stopping loss, over at most ``IMPORTANCE_ROWS`` rows) when a feature's values are
-        shuffled among the rows, over ``IMPORTANCE_REPEATS`` shuffles; ``feature_importances_std_``
-        their standard deviation. An ignored identifier gets 0."""
-        if len(rows) > IMPORTANCE_ROWS:
-            keep = np.sort(np.random.default_rng(seed).permutation(len(rows))[:IMPORTANCE_ROWS])
-            tokens, rows = tokens[torch.as_tensor(keep, device=tokens.device)], rows.iloc[keep]
-            weights = None if weights is None else weights[keep]
+        """``feature_importances_`` ``(n_features,)``: the mean rise of the early-stopping loss on
+        ``rows`` when a feature's values are shuffled among them, over ``IMPORTANCE_REPEATS``
+        shuffles; ``feature_importances_std_`` their standard deviation. An ignored identifier gets 0."""
         generator = torch.Generator().manual_seed(seed)
         base = self._validation_loss(tokens, rows, weights)
         ignored = self.encoder_.ignored_columns()
