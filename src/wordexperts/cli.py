@@ -85,19 +85,16 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import gates_demo
+    from .demo import run_demo
 
-    status = _verify(args)
-    print("\nThe mixture-of-experts view of a trained model: rows of 6 random words, column 5 a copy of column 1.")
-    result = gates_demo(seed=args.seed, n_threads=args.threads)
-    gates = "  ".join(f"col {j}: {g:.3f}" for j, g in enumerate(result["mean_gates"]))
-    print(f"Mean gate weight of masked column {result['target']} on each column (held-out rows):\n  {gates}")
-    print(
-        f"Held-out accuracy on column {result['target']}: {result['accuracy']:.3f} (chance {result['chance']:.3f}); "
-        f"attention vs word-experts logits after training: {result['max_logit_difference']:.1e}"
-    )
     then = getattr(args, "then", None)  # the experiments' quick reproductions (wordexperts_bench.cli.extend)
-    return max(status, then(args)) if then else status
+    return run_demo(
+        args.out,
+        seed=args.seed,
+        n_threads=args.threads,
+        verify_rows=args.rows,
+        then=(lambda: then(args)) if then else None,
+    )
 
 
 # ---- tables: fit, predict, impute, explain ----
@@ -472,8 +469,11 @@ def _add_verify(commands) -> None:
 
 
 def _add_demo(commands) -> None:
-    demo = commands.add_parser("demo", help="the main job: verify the equivalence, then show a trained model's gates")
+    demo = commands.add_parser(
+        "demo", help="the table workflow on shipped data (fit, predict, explain, impute), then the equivalence"
+    )
     add_seed_threads(demo)
+    demo.add_argument("--out", help="folder for the demo's files (default ./wordexperts-demo)")
     demo.add_argument("--rows", type=positive_int, default=16, help=argparse.SUPPRESS)
     demo.set_defaults(run=_demo)
 

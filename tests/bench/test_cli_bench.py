@@ -89,15 +89,15 @@ def test_time_glove_evaluation_quick():
     assert 0 < timing["seconds"] < 60 and timing["peak_rss_mib"] >= timing["rss_before_mib"] > 0
 
 
-def test_demo_without_the_bench_extra_says_what_to_install_and_succeeds(monkeypatch, capsys):
+def test_demo_without_the_bench_extra_says_what_to_install_and_succeeds(monkeypatch, capsys, tmp_path):
     from wordexperts_bench import cli as bench_cli
 
     monkeypatch.setattr(bench_cli, "missing_for_quick_reproductions", lambda: ["xgboost", "vega_datasets"])
-    assert main(["demo", "--rows", "2", "--jobs", "1"]) == 0
+    assert main(["demo", "--rows", "2", "--jobs", "1", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "28 of 28 architectures agree" in out and "Held-out accuracy on column 5" in out
+    assert "28 of 28 architectures agree" in out and "2. predict 2009 (117 penguins): accuracy" in out
     assert 'pip install "wordexperts[bench]"` (missing: xgboost, vega_datasets); skipped.' in out
-    assert "Checks:" not in out
+    assert "Checks:" not in out and (tmp_path / "explain" / "gates.png").is_file()
 
 
 def test_the_bench_extra_is_what_the_quick_reproductions_need():
