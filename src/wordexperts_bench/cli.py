@@ -1,6 +1,6 @@
 """The experiments' commands, added to ``wordexperts``'s command line by :func:`extend`.
 
-``bench masking|fit|large|members|defaults|categories|importances|analogy|ood``, ``reproduce simulation|auto-mpg``,
+``bench masking|fit|large|members|defaults|categories|importances|regression|analogy|ood``, ``reproduce simulation|auto-mpg``,
 ``analogy train|theory``, and the quick reproductions that ``wordexperts demo`` runs after
 its own part. Argument parsing and printing only; the work and the renderers live in the
 modules named by each command. Nothing heavy is imported before a command runs.
@@ -127,6 +127,32 @@ def _bench_importances(args: argparse.Namespace) -> int:
             f"{report}\n"
         )
         print_written(write_report(args.out, markdown, markdown_name="importances", tables={"runs": runs}))
+    return 0
+
+
+def _bench_regression(args: argparse.Namespace) -> int:
+    from wordexperts.reporting import markdown_table, write_report
+
+    from .regression import regression_runs, regression_summary
+    from .tables import TASKS, load_task
+
+    _benchmark_folder(args)
+    regressions = [t for t in TASKS if load_task(t).kind == "regression"]
+    tasks, seeds = (regressions[:1], range(1)) if args.quick else (args.tasks or regressions, range(args.seeds))
+    runs = regression_runs(tasks, seeds=seeds, jobs=args.jobs, threads=args.threads)
+    report = markdown_table(regression_summary(runs).round(3))
+    print(report)
+    if args.out:
+        markdown = (
+            "# The regressor: within-bin means and prediction intervals\n\n"
+            f"Command: `{command_line('wordexperts bench regression')}`\n\n"
+            f"The default WordExpertsRegressor with `within_bin` on and off, seeds {list(seeds)}, each task's "
+            "training rows; scored on its in-distribution test rows (`id`) and shifted rows (`ood`). "
+            "`inside_0.5` / `inside_0.9`: share of rows inside the 50% / 90% `predict_interval`. Means over "
+            "seeds; the last rows average the tasks.\n\n"
+            f"{report}\n"
+        )
+        print_written(write_report(args.out, markdown, markdown_name="regression", tables={"runs": runs}))
     return 0
 
 
@@ -409,6 +435,15 @@ def _add_benchmarks(commands) -> None:
     categories.add_argument("--quick", action="store_true", help="two values, one seed")
     categories.add_argument("--out", help="folder for categories.md and runs.csv")
     categories.set_defaults(run=_bench_categories)
+
+    regression = benches.add_parser("regression", help="the regressor's within-bin means and intervals, suite tasks")
+    regression.add_argument("--tasks", nargs="+", metavar="TASK", help="regression tasks (default: all)")
+    regression.add_argument("--seeds", type=positive_int, default=3, help="seeds (default 3)")
+    regression.add_argument("--jobs", type=positive_int, default=1, help="worker processes (default 1)")
+    regression.add_argument("--threads", type=positive_int, default=1, help="torch threads per fit (default 1)")
+    regression.add_argument("--quick", action="store_true", help="one task, one seed")
+    regression.add_argument("--out", help="folder for regression.md and runs.csv")
+    regression.set_defaults(run=_bench_regression)
 
     importances = benches.add_parser("importances", help="feature importances and gates: how stable across seeds")
     importances.add_argument("--tasks", nargs="+", metavar="TASK", help="suite tasks (default: all)")

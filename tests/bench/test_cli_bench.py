@@ -119,3 +119,11 @@ def test_bench_importances_compares_seeds_per_task(tmp_path):
     assert list(runs["method"]) == ["importance", "gates"] and set(runs["task"]) == {"penguins/year"}
     assert runs["spearman"].between(-1, 1).all() and runs["top_agrees"].isin([0.0, 1.0]).all()
     assert "spearman" in (tmp_path / "importances.md").read_text()
+
+
+def test_bench_regression_scores_within_bin_and_intervals(tmp_path):
+    assert main(["bench", "regression", "--quick", "--out", str(tmp_path)]) == 0
+    runs = pd.read_csv(tmp_path / "runs.csv")
+    assert len(runs) == 4 and set(runs["rows"]) == {"id", "ood"} and set(runs["within_bin"]) == {True, False}
+    assert runs[["inside_0.5", "inside_0.9"]].apply(lambda c: c.between(0, 1)).all().all()
+    assert (runs["inside_0.9"] >= runs["inside_0.5"]).all()  # the wider interval holds at least as many rows
