@@ -43,7 +43,14 @@ CANDIDATES: Mapping[str, Mapping[str, Any]] = {
     "shared-vocabulary": {"shared_vocabulary": True},
     "members-4": {"n_members": 4},
     "members-8-d16": {"n_members": 8, "d_model": 16, "n_heads": 4, "d_ff": 32},
+    "within-bin-off": {"within_bin": False},
+    "patience-50": {"patience": 50},
+    "no-stop": {"patience": 100_000},
+    "feature-bins-20": {"n_bins": 20, "target_bins": 10},
+    "feature-bins-32": {"n_bins": 32, "target_bins": 10},
+    "bins-20": {"n_bins": 20},
 }
+REGRESSOR_ONLY = ("within_bin", "target_bins")  # left out when a candidate fits a classifier
 
 
 def _score(model: Any, X: pd.DataFrame, y: pd.Series, kind: str) -> float:
@@ -61,6 +68,8 @@ def _fit_one(params: Mapping[str, Any], X, y, kind: str, seed: int, threads: int
     from wordexperts.tabular import WordExpertsClassifier, WordExpertsRegressor
 
     cls = WordExpertsRegressor if kind == "regression" else WordExpertsClassifier
+    if cls is WordExpertsClassifier:
+        params = {k: v for k, v in params.items() if k not in REGRESSOR_ONLY}
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
