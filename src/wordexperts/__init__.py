@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time each name load
     from .core import AttentionConfig, BidirectionalAttention, WordExperts, free_copy, to_attention, to_experts
     from .tabular import WordExpertsClassifier, WordExpertsImputer, WordExpertsRegressor, load
 
-__version__ = "0.5.0"
+__version__ = "0.6.0"
 
 _HOMES = {
     "AttentionConfig": "core",
