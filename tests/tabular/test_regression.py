@@ -93,3 +93,33 @@ def test_imputer_keeps_integer_columns_integer_and_fills_heavy_tails_with_the_me
     assert as_floats["age"].dtype == np.float64 and (as_floats.loc[hidden, "age"] % 1 != 0).any()
     with pytest.raises(ValueError, match="numeric_fill must be"):
         imputer.set_params(numeric_fill="mode").transform(X)
+
+
+def test_files_and_pickles_of_0_5_still_load(tmp_path):
+    import pickle
+
+    from wordexperts import files
+
+    X, y = zero_inflated(300, 2)
+    regressor = WordExpertsRegressor(random_state=0, epochs=2, within_bin=False).fit(X, y)
+    imputer = WordExpertsImputer(random_state=0, epochs=2).fit(X.assign(x=X["x"].round()))
+    for model in (regressor, imputer):
+        path = model.save(tmp_path / "new.safetensors")
+        tensors, document = files.read_model_file(path)
+        document["encoder"]["params"].pop("split_ties")  # what 0.5 wrote
+        for key in ("within_bin", "integer_columns", "heavy_tailed_columns"):
+            document["fitted"].pop(key, None)
+        old = files.write_model_file(tmp_path / "old.safetensors", tensors, document)
+        again = load(old)
+        if model is regressor:
+            assert not again.within_bin_
+            np.testing.assert_allclose(again.predict(X), model.predict(X), rtol=1e-6)
+        else:
+            assert again.integer_columns_ == [] and np.isfinite(again.transform(X)["x"]).all()
+        state = model.__getstate__()
+        for name in ("verbose", "within_bin", "round_integers", "numeric_fill"):
+            state.pop(name, None)  # parameters 0.5 did not have
+        unpickled = pickle.loads(pickle.dumps(model))
+        unpickled.__dict__.clear()
+        unpickled.__setstate__(state)
+        assert unpickled.get_params()["verbose"] == 0

@@ -87,6 +87,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import math
 import numbers
 import os
@@ -739,10 +740,14 @@ class _WordExpertsTable(BaseEstimator):
             raise ValueError("; ".join(problems))
 
     def __setstate__(self, state: dict) -> None:
-        """Unpickle, including estimators pickled by 0.4 (one model, no ensemble)."""
+        """Unpickle, including estimators pickled by 0.4 (one model, no ensemble) and 0.5
+        (parameters added since take their defaults)."""
         super().__setstate__(state)
         if "model_" in vars(self) and "models_" not in vars(self):
             self.models_ = [self.model_]
+        for name, parameter in inspect.signature(type(self).__init__).parameters.items():
+            if name != "self" and name not in vars(self):
+                setattr(self, name, parameter.default)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
