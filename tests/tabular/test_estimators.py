@@ -631,3 +631,18 @@ def test_an_estimator_pickled_by_0_4_still_predicts():
     old = WordExpertsClassifier.__new__(WordExpertsClassifier)
     old.__setstate__(pickle.loads(pickle.dumps(state)))
     np.testing.assert_array_equal(old.predict_proba(X), model.predict_proba(X))
+
+
+def test_shared_vocabulary_auto_shares_where_the_columns_share_their_values():
+    rng = np.random.default_rng(0)
+    scale = ["never", "sometimes", "often"]
+    survey = pd.DataFrame({f"q{i}": pd.Categorical(rng.choice(scale, 120), categories=scale) for i in range(4)})
+    y = rng.choice(["a", "b"], 120)
+    assert WordExpertsClassifier(epochs=1).fit(survey, y).shared_vocabulary_ is True
+    assert WordExpertsClassifier(epochs=1, shared_vocabulary=False).fit(survey, y).shared_vocabulary_ is False
+    mixed = survey.assign(age=rng.normal(size=120))
+    assert WordExpertsClassifier(epochs=1).fit(mixed, y).shared_vocabulary_ is False
+    other = survey.assign(q3=rng.choice(["yes", "no"], 120))
+    assert WordExpertsClassifier(epochs=1).fit(other, y).shared_vocabulary_ is False
+    with pytest.raises(ValueError, match="shared_vocabulary must be True, False or 'auto'"):
+        WordExpertsClassifier(epochs=1, shared_vocabulary="sometimes").fit(survey, y)

@@ -470,6 +470,35 @@ def id_like_columns(frame: pd.DataFrame, *, categorical: list | tuple = ()) -> d
     return found
 
 
+def same_categories(frame: pd.DataFrame, *, categorical: list | tuple = ()) -> bool:
+    """Whether every column of ``frame`` (at least two) is categorical with one and the same set
+    of values (a ``category`` column's declared categories, else its distinct non-missing values).
+
+    Such columns speak one language (a Likert scale in every answer, the paper's binned
+    features), so one vocabulary for all of them is the right prior: the estimators'
+    ``shared_vocabulary="auto"`` asks here.
+
+    Examples:
+        >>> same_categories(pd.DataFrame({"a": ["lo", "hi"], "b": ["hi", "lo"]}))
+        True
+        >>> same_categories(pd.DataFrame({"a": ["lo", "hi"], "b": [1.0, 2.0]}))
+        False
+    """
+    if frame.shape[1] < 2:
+        return False
+    listed = {str(c) for c in categorical}
+    sets = []
+    for name in frame.columns:
+        series = frame[name]
+        if column_kind(str(name), series.dtype, str(name) in listed) != "categorical":
+            return False
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            sets.append(frozenset(series.cat.categories.tolist()))
+        else:
+            sets.append(frozenset(series.dropna().unique().tolist()))
+    return len(set(sets)) == 1
+
+
 def column_kind(name: str, dtype: object, listed: bool) -> str:
     """``"categorical"`` or ``"numeric"``: how a column of ``dtype`` is read (``listed``: named categorical).
 
