@@ -5,6 +5,7 @@ Wibisono & Wang, UAI 2023. :class:`BidirectionalAttention` is the masked languag
 weighted by a mixture of experts; :func:`to_experts` and :func:`to_attention` convert exactly.
 :class:`WordExpertsClassifier`, :class:`WordExpertsRegressor` and :class:`WordExpertsImputer`
 are scikit-learn estimators that read a table as a sentence; :func:`load` reads their files.
+Problems a user can fix raise a :class:`WordExpertsError` (:mod:`wordexperts.errors`).
 
 Every name is imported on first use, so ``import wordexperts`` (and the command line's
 ``--help``) costs no torch import.
@@ -17,6 +18,15 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time each name loads on first use
     from .core import AttentionConfig, BidirectionalAttention, WordExperts, free_copy, to_attention, to_experts
+    from .errors import (
+        ConfigError,
+        ConfigTypeError,
+        DataError,
+        DataTypeError,
+        MissingExtraError,
+        ModelFileError,
+        WordExpertsError,
+    )
     from .tabular import WordExpertsClassifier, WordExpertsImputer, WordExpertsRegressor, load
 
 __version__ = "0.6.0"
@@ -32,6 +42,13 @@ _HOMES = {
     "WordExpertsImputer": "tabular",
     "WordExpertsRegressor": "tabular",
     "load": "tabular",
+    "ConfigError": "errors",
+    "ConfigTypeError": "errors",
+    "DataError": "errors",
+    "DataTypeError": "errors",
+    "MissingExtraError": "errors",
+    "ModelFileError": "errors",
+    "WordExpertsError": "errors",
 }
 
 
@@ -55,8 +72,15 @@ def __dir__() -> list[str]:
 __all__ = [
     "AttentionConfig",
     "BidirectionalAttention",
+    "ConfigError",
+    "ConfigTypeError",
+    "DataError",
+    "DataTypeError",
+    "MissingExtraError",
+    "ModelFileError",
     "WordExperts",
     "WordExpertsClassifier",
+    "WordExpertsError",
     "WordExpertsImputer",
     "WordExpertsRegressor",
     "__version__",

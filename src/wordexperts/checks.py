@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numbers
 
+from .errors import ConfigError
+
 
 def is_int(value: object) -> bool:
     """An integer (python or numpy), not a bool.
@@ -20,7 +22,9 @@ def is_int(value: object) -> bool:
 
 
 def check_positive_int(name: str, value: object, *, optional: bool = False) -> int | None:
-    """``value`` as a python int >= 1 (``None`` allowed with ``optional=True``), or a ``ValueError`` naming ``name``.
+    """``value`` as a python int >= 1 (``None`` allowed with ``optional=True``), or an error naming ``name``.
+
+    The error is a :class:`~wordexperts.errors.ConfigError`, a ``ValueError``.
 
     Examples:
         >>> check_positive_int("epochs", 3)
@@ -28,12 +32,12 @@ def check_positive_int(name: str, value: object, *, optional: bool = False) -> i
         >>> check_positive_int("epochs", 0)
         Traceback (most recent call last):
         ...
-        ValueError: epochs must be a positive int, got 0
+        wordexperts.errors.ConfigError: epochs must be a positive int, got 0
         >>> check_positive_int("max_size", None, optional=True) is None
         True
     """
     if value is None and optional:
         return None
     if not is_int(value) or value < 1:
-        raise ValueError(f"{name} must be a positive int{' or None' if optional else ''}, got {value!r}")
+        raise ConfigError(f"{name} must be a positive int{' or None' if optional else ''}, got {value!r}")
     return int(value)

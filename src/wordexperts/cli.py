@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
+import os
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from . import __version__
 from .checks import check_positive_int
+from .errors import ConfigError, DataError, WordExpertsError
 
 TASKS = ("classification", "regression", "impute")
 
@@ -116,7 +118,7 @@ def _check_out_table(path: str) -> None:
     from .files import TABLE_FORMATS
 
     if Path(path).suffix.lower() not in TABLE_FORMATS:
-        raise ValueError(f"--out {path!r}: unknown table format {Path(path).suffix!r}; use .csv or .parquet")
+        raise ConfigError(f"--out {path!r}: unknown table format {Path(path).suffix!r}; use .csv or .parquet")
 
 
 def _read_data(args: argparse.Namespace):
@@ -126,7 +128,7 @@ def _read_data(args: argparse.Namespace):
     table = read_table(args.data)
     table.columns = [str(c) for c in table.columns]
     if len(table) == 0:
-        raise ValueError(f"{args.data} has no data rows (only a header)")
+        raise DataError(f"{args.data} has no data rows (only a header)")
     return table
 
 
@@ -139,7 +141,7 @@ def _check_fit_options(args: argparse.Namespace) -> None:
             if value is not None
         ]
         if given:
-            raise ValueError(
+            raise ConfigError(
                 f"{' and '.join(given)} {'tune' if len(given) > 1 else 'tunes'} early stopping, which --preset paper "
                 "does not use (it trains for all its "
                 f"epochs); leave {' and '.join(given)} out, or leave out --preset paper"
@@ -148,7 +150,7 @@ def _check_fit_options(args: argparse.Namespace) -> None:
         import torch
 
         if not torch.cuda.is_available():
-            raise ValueError(
+            raise ConfigError(
                 "--device cuda: this machine (or this torch build) has no CUDA GPU; use --device cpu or --device auto"
             )
 
@@ -164,9 +166,9 @@ def _fit(args: argparse.Namespace) -> int:
     where, columns = Path(args.data).name, list(table.columns)
     task, target, identifier, weight = args.task, args.target, args.id, args.weight
     if task == "impute" and target is not None:
-        raise ValueError("--task impute fills every column and predicts no single target: leave out --target")
+        raise ConfigError("--task impute fills every column and predicts no single target: leave out --target")
     if task != "impute" and target is None:
-        raise ValueError(
+        raise ConfigError(
             f"--target is required for --task {task or 'classification/regression'}: name the column to predict "
             f"(the columns of {where}: {listing(columns)}); or use --task impute to fill missing cells"
         )
@@ -176,36 +178,36 @@ def _fit(args: argparse.Namespace) -> int:
     require_columns(args.categorical, columns, flag="--categorical", where=where)
     require_columns([weight] if weight else [], columns, flag="--weight", where=where)
     if target is not None and target in args.drop:
-        raise ValueError(
+        raise ConfigError(
             f"--drop names the target column {target!r}; choose another --target, or leave it out of --drop"
         )
     if target is not None and identifier == target:
-        raise ValueError(
+        raise ConfigError(
             f"--id names the target column {target!r}; an identifier is not predicted: choose another --id"
         )
     if weight is not None and weight in (target, identifier):
         flag = "--target" if weight == target else "--id"
-        raise ValueError(f"--weight names column {weight!r}, which is also the {flag} column; choose another")
+        raise ConfigError(f"--weight names column {weight!r}, which is also the {flag} column; choose another")
     if task != "impute":
         task = task or infer_task(table[target])
         problem = target_problem(table[target], task, max_classes=WordExpertsClassifier().max_categories)
         if problem:
-            raise ValueError(problem)
+            raise DataError(problem)
     kind = "an imputation" if task == "impute" else f"a {task}"  # what is fitted: "a regression" model
     if args.class_weight is not None and task != "classification":
-        raise ValueError(
+        raise ConfigError(
             f"--class-weight balances a classifier's classes, and this fit is {kind}; leave out --class-weight"
         )
     problem = weight_problem(table[weight]) if weight else None
     if problem:
-        raise ValueError(problem)
+        raise DataError(problem)
     aside = {*args.drop, *([identifier] if identifier else []), *([weight] if weight else [])}
     for name in args.categorical:
         if name in aside:
             flag = "--id" if name == identifier else "--weight" if name == weight else "--drop"
-            raise ValueError(f"--categorical names column {name!r}, which {flag} leaves out of the features")
+            raise ConfigError(f"--categorical names column {name!r}, which {flag} leaves out of the features")
         if name == target:
-            raise ValueError(
+            raise ConfigError(
                 f"--categorical names the target {target!r}; to predict it as classes, use --task classification"
             )
 
@@ -231,11 +233,11 @@ def _fit(args: argparse.Namespace) -> int:
     features = features.drop(columns=list(found))
     categorical = [c for c in categorical if c not in found]
     if features.shape[1] == 0:
-        raise ValueError(
+        raise DataError(
             f"{where} has no feature column left once the target, --drop, --id and empty columns are set aside"
         )
     if len(features) < 2:
-        raise ValueError(f"{where} has {len(features)} data row(s); fitting needs at least 2")
+        raise DataError(f"{where} has {len(features)} data row(s); fitting needs at least 2")
 
     settings = {
         "preset": args.preset,
@@ -289,14 +291,14 @@ def _model_features(args: argparse.Namespace, model, table, *, aside: list, extr
     if names is None:  # fitted in Python without column names: columns go by position
         frame = table.drop(columns=[c for c in aside if c in table.columns])
         if frame.shape[1] != model.n_features_in_:
-            raise ValueError(
+            raise DataError(
                 f"{args.model} was fitted (in Python) on {model.n_features_in_} unnamed columns, which go by "
                 f"position; {where} has {frame.shape[1]} once {', '.join(map(repr, aside)) or 'nothing'} is set aside"
             )
         return frame
     matched = match_features(table, [str(c) for c in names], aside=aside)
     if len(matched.missing) == len(names):
-        raise ValueError(
+        raise DataError(
             f"{where} has none of the model's feature columns ({_columns_word(matched.missing)}); "
             f"is it the table {args.model} was fitted for?"
         )
@@ -323,14 +325,14 @@ def _predict(args: argparse.Namespace) -> int:
 
     model = _load_model(args)
     if not hasattr(model, "predict"):
-        raise ValueError(f"{args.model} holds an imputer (fitted with --task impute); use `wordexperts impute`")
+        raise ConfigError(f"{args.model} holds an imputer (fitted with --task impute); use `wordexperts impute`")
     if args.proba and not hasattr(model, "predict_proba"):
-        raise ValueError(
+        raise ConfigError(
             f"--proba gives class probabilities, and {args.model} holds a regressor (its predictions are numbers); "
             "use --interval COVERAGE (e.g. --interval 0.9) for a prediction interval, or leave out --proba"
         )
     if args.interval is not None and not hasattr(model, "predict_interval"):
-        raise ValueError(
+        raise ConfigError(
             f"--interval gives a regressor's prediction interval, and {args.model} holds a classifier; "
             "use --proba for class probabilities, or leave out --interval"
         )
@@ -369,7 +371,7 @@ def _impute(args: argparse.Namespace) -> int:
     model = _load_model(args)
     if not hasattr(model, "transform"):
         task = "classification" if hasattr(model, "classes_") else "regression"
-        raise ValueError(
+        raise ConfigError(
             f"{args.model} holds a {task} model; impute needs one fitted with --task impute "
             f"(or use `wordexperts predict` with this one)"
         )
@@ -398,12 +400,12 @@ def _explain(args: argparse.Namespace) -> int:
     target = getattr(model, "target_name_", None)
     names = [str(c) for c in getattr(model, "feature_names_in_", [])] + ([target] if target else [])
     if args.column is None and target is None:
-        raise ValueError(
+        raise ConfigError(
             f"{args.model} holds an imputer, which has no target: name the column to explain with --column "
             f"(one of {listing(names)})"
         )
     if args.column is not None and names and args.column not in names:
-        raise ValueError(not_found(args.column, names, what="--column", where=f"the model in {args.model}"))
+        raise ConfigError(not_found(args.column, names, what="--column", where=f"the model in {args.model}"))
     table = _read_data(args)
     require_columns([args.id] if args.id else [], list(table.columns), flag="--id", where=Path(args.data).name)
     features = _model_features(args, model, table, aside=[target, args.id])
@@ -635,6 +637,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Bidirectional attention as a mixture of continuous word experts (Wibisono & Wang, UAI 2023).",
     )
     parser.add_argument("--version", action="version", version=f"wordexperts {__version__}")
+    parser.add_argument(  # read by main before parsing, so it may also follow the command's arguments
+        "--debug",
+        action="store_true",
+        help=f"let errors through with their Python traceback (or set {DEBUG_VARIABLE}=1)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_verify(commands)
     _add_demo(commands)
@@ -662,17 +669,83 @@ def one_line_warnings(command: str) -> Iterator[None]:
         warnings.showwarning = before
 
 
+DEBUG_VARIABLE = "WORDEXPERTS_DEBUG"
+REPORT_TO = "the wordexperts issue tracker"  # where a bug goes when the installed metadata names no tracker
+
+
+def _debugging(argv: list[str]) -> tuple[list[str], bool]:
+    """``argv`` without ``--debug`` (accepted anywhere before ``--``), and whether tracebacks are wanted."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    asked = "--debug" in argv[:end]
+    argv = [a for a in argv[:end] if a != "--debug"] + argv[end:]
+    return argv, asked or os.environ.get(DEBUG_VARIABLE, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _report_to() -> str:
+    """The issue tracker named in the installed package's metadata, else :data:`REPORT_TO`."""
+    from importlib import metadata
+
+    try:
+        urls = metadata.metadata("wordexperts").get_all("Project-URL") or []
+    except metadata.PackageNotFoundError:
+        return REPORT_TO
+    for entry in urls:
+        label, _, url = entry.partition(",")
+        if any(word in label.lower() for word in ("issue", "bug", "tracker")):
+            return url.strip()
+    return REPORT_TO
+
+
+def user_error(error: BaseException) -> str | None:
+    """The one line for an error the user can fix, or ``None`` for one that looks like a bug.
+
+    User errors: :class:`~wordexperts.errors.WordExpertsError` (bad data, settings, model files,
+    missing extras), an ``OSError`` (a file missing, unreadable or unwritable) and a module that is
+    not installed (``ModuleNotFoundError`` for a package other than wordexperts).
+    """
+    if isinstance(error, (WordExpertsError, OSError)):
+        return str(error)
+    package = (getattr(error, "name", None) or "").split(".")[0]
+    if isinstance(error, ModuleNotFoundError) and package and package != "wordexperts":
+        return f"this needs the Python package {package!r}, which is not installed ({error})"
+    return None
+
+
+def bug_report(error: BaseException) -> str:
+    """One line for an exception that is not the user's doing: what, which version, where to report it."""
+    what = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return (
+        f"this looks like a bug in wordexperts {__version__} ({what}); please report it to {_report_to()}, "
+        f"with the traceback that --debug (or {DEBUG_VARIABLE}=1) prints"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command: exit 0 on success, 2 for a mistake the user can fix (one line), 1 for a bug, 130 on Ctrl-C.
+
+    A bug (any exception that is not a user error, see :func:`user_error`) is named in one line
+    with the version and where to report it; ``--debug`` or ``WORDEXPERTS_DEBUG=1`` lets every
+    exception through with its traceback instead.
+    """
+    argv, debug = _debugging(list(sys.argv[1:] if argv is None else argv))
+    args = build_parser().parse_args(argv)  # usage errors: argparse prints them and exits 2
     try:
         with one_line_warnings(args.command):
             return args.run(args)
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return 0
-    except (ValueError, TypeError, OSError, ImportError) as error:  # user mistakes, paths, missing extras: one line
-        print(f"wordexperts {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"wordexperts {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if debug:
+            raise
+        line = user_error(error)
+        print(f"wordexperts {args.command}: error: {bug_report(error) if line is None else line}", file=sys.stderr)
+        return 2 if line is not None else 1
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .errors import DataError, ModelFileError
+
 if TYPE_CHECKING:  # imported where used: writing a report or a table needs neither
     import pandas as pd
     import torch
@@ -63,10 +65,6 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """:func:`atomic_write_text` for bytes."""
     return _atomic_write(path, data)
-
-
-class ModelFileError(ValueError):
-    """A model file that is not ours, was truncated or tampered with, or has an unknown version."""
 
 
 def _digest(tensor: torch.Tensor) -> str:
@@ -147,7 +145,7 @@ TABLE_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 def _table_format(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix not in TABLE_FORMATS:
-        raise ValueError(f"{str(path)!r}: unknown table format {suffix!r}; use .csv or .parquet")
+        raise DataError(f"{str(path)!r}: unknown table format {suffix!r}; use .csv or .parquet")
     return TABLE_FORMATS[suffix]
 
 
@@ -164,9 +162,9 @@ def read_table(path: str | os.PathLike) -> "pd.DataFrame":
     try:
         return pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
     except pd.errors.EmptyDataError:
-        raise ValueError(f"{str(path)!r} is empty") from None
+        raise DataError(f"{str(path)!r} is empty") from None
     except (pd.errors.ParserError, OSError, ValueError) as error:
-        raise ValueError(f"could not read {str(path)!r} as {kind}: {error}") from None
+        raise DataError(f"could not read {str(path)!r} as {kind}: {error}") from None
 
 
 def _check_csv_header(path: Path) -> None:
@@ -178,7 +176,7 @@ def _check_csv_header(path: Path) -> None:
         header = next(csv.reader(f), [])
     duplicated = sorted(name for name, count in Counter(header).items() if count > 1)
     if duplicated:
-        raise ValueError(f"{str(path)!r} has duplicate column names {duplicated}; column names must be unique")
+        raise DataError(f"{str(path)!r} has duplicate column names {duplicated}; column names must be unique")
 
 
 def write_table(frame: "pd.DataFrame", path: str | os.PathLike, *, index: bool = False) -> Path:

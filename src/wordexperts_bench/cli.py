@@ -13,6 +13,7 @@ import importlib.util
 from pathlib import Path
 
 from wordexperts.cli import add_seed_threads, command_line, positive_int, print_written
+from wordexperts.errors import ConfigError
 
 # What the quick reproductions import beyond the library: the [bench] extra's peers and tables.
 QUICK_REPRODUCTION_NEEDS = ("joblib", "xgboost", "lightgbm", "catboost", "vega_datasets")
@@ -83,7 +84,7 @@ def _bench_defaults(args: argparse.Namespace) -> int:
     names = args.candidates or list(CANDIDATES)
     unknown = sorted(set(names) - set(CANDIDATES))
     if unknown:
-        raise ValueError(f"unknown candidate(s) {unknown}; choose from {list(CANDIDATES)}")
+        raise ConfigError(f"unknown candidate(s) {unknown}; choose from {list(CANDIDATES)}")
     if args.quick:
         configurations, simulation_seeds = CONFIGURATIONS[:1], PAPER_SEEDS[:1]
         tasks, task_seeds = ["penguins/year", "midwest/state"], range(1)
@@ -236,7 +237,7 @@ def _reproduce_simulation(args: argparse.Namespace) -> int:
     models = list(args.models or SIMULATION_MODELS)
     if args.paper_baselines:
         if not args.configurations or not args.seeds:
-            raise ValueError(
+            raise ConfigError(
                 "--paper-baselines re-runs the authors' 5-fold grids (hours per seed on 2 cores): "
                 "name the configurations (--configurations 5/0.9/0 ...) and the number of seeds (--seeds N)"
             )

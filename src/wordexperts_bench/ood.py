@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from wordexperts.errors import ConfigError, MissingExtraError
+
 from .runs import Run, check_models, cost_table, model_spec, ranks, run_grid, summarize
 
 OOD_MODELS: tuple[str, ...] = (
@@ -169,7 +171,7 @@ def bench_ood(
     from .tables import TASKS, load_task
 
     if tuner not in TUNERS:
-        raise ValueError(f"unknown tuner {tuner!r}; choose from {', '.join(TUNERS)}")
+        raise ConfigError(f"unknown tuner {tuner!r}; choose from {', '.join(TUNERS)}")
     tasks = list(TASKS if tasks is None else tasks)
     kinds = {name: load_task(name).kind for name in tasks}  # unknown names fail before any work
     runnable, missing = check_models(models)
@@ -177,7 +179,9 @@ def bench_ood(
         from importlib.util import find_spec
 
         if find_spec("optuna") is None:
-            raise ImportError("--tuner optuna needs the pip package 'optuna' (pip install optuna, or wordexperts[bench])")
+            raise MissingExtraError(
+                "--tuner optuna needs the pip package 'optuna' (pip install optuna, or wordexperts[bench])"
+            )
     per_task = {name: list(seeds) if seeds is not None else list(range(default_seeds(name))) for name in tasks}
     tunings = [(budget, tuner)] if budget == 1 else ([(1, tuner)] if with_defaults else []) + [(budget, tuner)]
     skipped: dict[str, str] = {}

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from wordexperts.data import CONFIGURATIONS, PAPER_SEEDS, SimulationConfig, simulate
+from wordexperts.errors import ConfigError
 
 from .paper import (
     ATTENTION_MARGIN,
@@ -178,7 +179,7 @@ def reproduce_simulation(
     configurations = [tuple(key) for key in configurations]
     for key in configurations:
         if key not in SIMULATION_MEAN_OOD_ACCURACY:
-            raise ValueError(
+            raise ConfigError(
                 f"unknown configuration {key}; choose (num_core, corr, x_noise) from {list(CONFIGURATIONS)}"
             )
     for model in models:

@@ -40,6 +40,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from wordexperts.errors import ConfigError
+
 from .scores import KINDS, log_loss, r2_and_rmse
 
 if TYPE_CHECKING:
@@ -179,7 +181,7 @@ class PaperBaseline(_Fixed):
 
         reason = self.refusal(kind)
         if reason is not None:
-            raise ValueError(reason)
+            raise ConfigError(reason)
         return paper_baselines(seed)[self.baseline]
 
 
@@ -201,7 +203,7 @@ def model_spec(key: str):
     for registry in (OURS, PAPER_BASELINES, PEERS):
         if key in registry:
             return registry[key]
-    raise ValueError(f"unknown model {key!r}; choose from {', '.join([*OURS, *PAPER_BASELINES, *PEERS])}")
+    raise ConfigError(f"unknown model {key!r}; choose from {', '.join([*OURS, *PAPER_BASELINES, *PEERS])}")
 
 
 def model_name(key: str) -> str:

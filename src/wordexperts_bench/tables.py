@@ -60,6 +60,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from wordexperts.errors import ConfigError, MissingExtraError
+
 from .scores import KINDS
 
 _PACKAGES = {
@@ -76,7 +78,7 @@ def _require(module: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise ImportError(
+        raise MissingExtraError(
             f"this table ships in the package {_PACKAGES[module]!r}: pip install {_PACKAGES[module]} "
             "(or wordexperts[bench])"
         ) from None
@@ -502,6 +504,6 @@ def load_task(name: str) -> ShiftTask:
         ('union', 1635)
     """
     if name not in _LOADERS:
-        raise ValueError(f"unknown task {name!r}; the tasks are {', '.join(TASKS)}")
+        raise ConfigError(f"unknown task {name!r}; the tasks are {', '.join(TASKS)}")
     task = _cached(name)
     return replace(task, frame=task.frame.copy(), shifted=task.shifted.copy())

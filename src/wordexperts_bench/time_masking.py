@@ -20,6 +20,7 @@ import torch
 
 from wordexperts.checks import check_positive_int
 from wordexperts.core import AttentionConfig, BidirectionalAttention
+from wordexperts.errors import ConfigError
 from wordexperts.tabular.estimators import paper_tabular_config
 from wordexperts.train import make_optimizer, torch_threads, train_epoch
 
@@ -65,7 +66,7 @@ def time_masking(
     share of its time than a long row-copying one, which biases the median ratio down.
     """
     if epochs < 2:
-        raise ValueError("epochs must be at least 2: the first epoch is a warm-up")
+        raise ConfigError("epochs must be at least 2: the first epoch is a warm-up")
     for name, value in (("rows", rows), ("batch_size", batch_size), ("n_threads", n_threads)):
         check_positive_int(name, value)
     config = paper_tabular_config()

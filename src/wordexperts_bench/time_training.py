@@ -19,6 +19,7 @@ import torch
 from wordexperts.checks import check_positive_int
 from wordexperts.core import BidirectionalAttention
 from wordexperts.core.gradients import OnePassGradients
+from wordexperts.errors import ConfigError
 from wordexperts.fast_step import OnePassTraining
 from wordexperts.tabular.estimators import paper_tabular_config
 from wordexperts.train import make_optimizer, torch_threads, train_epoch, train_mlm
@@ -66,7 +67,7 @@ def time_training(
     for name, value in (("rows", rows), ("epochs", epochs), ("fits", fits), ("batch_size", batch_size)):
         check_positive_int(name, value)
     if compare_epochs < 2:
-        raise ValueError("compare_epochs must be at least 2: the first epoch is a warm-up")
+        raise ConfigError("compare_epochs must be at least 2: the first epoch is a warm-up")
     config = paper_tabular_config()
     generator = torch.Generator().manual_seed(seed)
     tokens = torch.randint(0, config.vocab_size, (rows, config.max_len), generator=generator)

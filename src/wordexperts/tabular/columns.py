@@ -1,9 +1,9 @@
 """The command line's column rules: names checked with a suggestion, a table matched to a model by name.
 
 Kept here, as :mod:`.tasks` keeps the task rules, so that the CLI only parses and prints. Each
-function returns data, or raises a ``ValueError`` phrased in the command line's words (flags and
-file names, never Python's): the estimators stay strict, and the CLI catches a user's common
-mistakes before they reach them.
+function returns data, or raises a :class:`~wordexperts.errors.DataError` (a ``ValueError``)
+phrased in the command line's words (flags and file names, never Python's): the estimators stay
+strict, and the CLI catches a user's common mistakes before they reach them.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from ..errors import DataError
 
 MAX_LISTED = 20  # columns named in a message before "... and N more"
 
@@ -62,7 +64,7 @@ def require_columns(names: Iterable[str], columns: Sequence[str], *, flag: str, 
     present = set(columns)
     for name in names:
         if name not in present:
-            raise ValueError(not_found(name, columns, what=f"{flag} column", where=where))
+            raise DataError(not_found(name, columns, what=f"{flag} column", where=where))
 
 
 def all_missing_columns(frame: pd.DataFrame) -> list[str]:

@@ -60,6 +60,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ..checks import check_positive_int, is_int
+from ..errors import ConfigError, ConfigTypeError, DataError, DataTypeError
 
 FORMAT_VERSION = 1
 KINDS = ("categorical", "numeric")
@@ -96,7 +97,7 @@ def _is_sparse(X: object) -> bool:
 
 
 def _reject_1d(what: str, shape: tuple) -> None:
-    raise ValueError(
+    raise DataError(
         f"Expected 2D array, got 1D array instead: {what} has shape {shape}. Reshape your data with "
         f".reshape(-1, 1) if it is one column, or .reshape(1, -1) if it is one row"
     )
@@ -110,12 +111,12 @@ def _frame_from_rows(X: list | tuple, what: str, ensure_2d: bool) -> pd.DataFram
             _reject_1d(what, (len(rows),))
         return pd.DataFrame({0: rows})
     if not all(nested):
-        raise ValueError(f"{what} mixes rows (lists) and single values; pass a list of rows or a flat list")
+        raise DataError(f"{what} mixes rows (lists) and single values; pass a list of rows or a flat list")
     lengths = {len(r) for r in rows}
     if len(lengths) > 1:
-        raise ValueError(f"{what} has rows of different lengths: {sorted(lengths)}")
+        raise DataError(f"{what} has rows of different lengths: {sorted(lengths)}")
     if any(isinstance(v, (list, tuple, np.ndarray)) for r in rows for v in r):
-        raise ValueError(f"{what} must be 1-D or 2-D, got rows whose cells are sequences (3-D)")
+        raise DataError(f"{what} must be 1-D or 2-D, got rows whose cells are sequences (3-D)")
     return pd.DataFrame(rows)
 
 
@@ -137,28 +138,33 @@ def match_columns(
 
     Examples:
         >>> frame = pd.DataFrame({"b": [1], "a": [2]})
-        >>> match_columns(frame, named=True, columns=["a", "b"], names_at_fit=True, fitted_by="TableEncoder")
-        Traceback (most recent call last):
-        ...
-        ValueError: X's columns are in a different order than at fit: expected ['a', 'b'], got ['b', 'a']
+        >>> try:
+        ...     match_columns(frame, named=True, columns=["a", "b"], names_at_fit=True, fitted_by="TableEncoder")
+        ... except DataError as error:
+        ...     print(error)
+        X's columns are in a different order than at fit: expected ['a', 'b'], got ['b', 'a']
         >>> list(match_columns(frame, named=True, columns=["x0", "x1"], names_at_fit=False, fitted_by="TableEncoder").columns)
         ['x0', 'x1']
     """
     given = list(frame.columns)
     if not names_at_fit:
         if len(given) != len(columns):
-            raise ValueError(f"X has {len(given)} features, but {fitted_by} is expecting {len(columns)} features as input")
+            raise DataError(
+                f"X has {len(given)} features, but {fitted_by} is expecting {len(columns)} features as input"
+            )
         return frame if given == list(columns) else frame.set_axis(list(columns), axis=1)
     if not named:
-        raise ValueError(f"X has no column names, but {fitted_by} was fitted with columns {list(columns)}")
+        raise DataError(f"X has no column names, but {fitted_by} was fitted with columns {list(columns)}")
     if given == list(columns):
         return frame
     missing = [c for c in columns if c not in set(given)]
     unexpected = [c for c in given if c not in set(columns)]
     if not missing and not unexpected:
-        raise ValueError(f"X's columns are in a different order than at fit: expected {list(columns)}, got {given}")
+        raise DataError(f"X's columns are in a different order than at fit: expected {list(columns)}, got {given}")
     problems = [f"missing columns {missing}" if missing else "", f"unexpected columns {unexpected}" if unexpected else ""]
-    raise ValueError(f"X's columns differ from those {fitted_by} was fitted with: " + "; ".join(p for p in problems if p))
+    raise DataError(
+        f"X's columns differ from those {fitted_by} was fitted with: " + "; ".join(p for p in problems if p)
+    )
 
 
 def as_frame(X: Any, *, what: str = "X", ensure_2d: bool = False) -> tuple[pd.DataFrame, bool]:
@@ -183,8 +189,8 @@ def as_frame(X: Any, *, what: str = "X", ensure_2d: bool = False) -> tuple[pd.Da
         Returns: a frame (n_rows, n_columns) with ``n_rows, n_columns >= 1``, and a bool.
 
     Raises:
-        TypeError: sparse input, or an unsupported input type.
-        ValueError: 0 rows or 0 columns, more than 2 dimensions (or 1 with ``ensure_2d``),
+        DataTypeError (a ``TypeError``): sparse input, or an unsupported input type.
+        DataError (a ``ValueError``): 0 rows or 0 columns, more than 2 dimensions (or 1 with ``ensure_2d``),
             ragged rows, complex numbers, duplicate column names, a mix of string and
             non-string column names. Messages for empty, 1-D and complex input contain
             scikit-learn's wording, so its estimator checks recognise them.
@@ -204,11 +210,11 @@ def as_frame(X: Any, *, what: str = "X", ensure_2d: bool = False) -> tuple[pd.Da
             _reject_1d(what, X.shape)
         frame = X.to_frame()  # name None -> column 0 -> no feature names
     elif _is_sparse(X):
-        raise TypeError(f"{what} is a sparse matrix; pass dense data (e.g. X.toarray())")
+        raise DataTypeError(f"{what} is a sparse matrix; pass dense data (e.g. X.toarray())")
     elif hasattr(X, "to_pandas") and not isinstance(X, np.ndarray):
         converted = X.to_pandas()
         if not isinstance(converted, (pd.DataFrame, pd.Series)):
-            raise TypeError(f"{what}.to_pandas() returned {type(converted).__name__}, not a DataFrame or Series")
+            raise DataTypeError(f"{what}.to_pandas() returned {type(converted).__name__}, not a DataFrame or Series")
         return as_frame(converted, what=what, ensure_2d=ensure_2d)
     elif hasattr(X, "__arrow_c_stream__") or hasattr(X, "__dataframe__"):
         # Arrow PyCapsule stream first; pandas deprecates its own interchange reader, pyarrow's stays.
@@ -219,16 +225,16 @@ def as_frame(X: Any, *, what: str = "X", ensure_2d: bool = False) -> tuple[pd.Da
         return as_frame(table.to_pandas(), what=what, ensure_2d=ensure_2d)
     elif isinstance(X, (list, tuple)):
         if len(X) == 0:
-            raise ValueError(
+            raise DataError(
                 f"{what} is empty: found array with 0 sample(s) (shape=(0,)) while a minimum of 1 is required."
             )
         frame = _frame_from_rows(X, what, ensure_2d)
     elif isinstance(X, np.ndarray) or hasattr(X, "__array__"):
         array = np.asarray(X)
         if array.ndim == 0:
-            raise ValueError(f"{what} must be 1-D or 2-D, got a scalar")
+            raise DataError(f"{what} must be 1-D or 2-D, got a scalar")
         if array.ndim > 2:
-            raise ValueError(f"{what} must be 1-D or 2-D, got a {array.ndim}-D array of shape {array.shape}")
+            raise DataError(f"{what} must be 1-D or 2-D, got a {array.ndim}-D array of shape {array.shape}")
         if array.ndim == 1:
             if ensure_2d:
                 _reject_1d(what, array.shape)
@@ -237,19 +243,19 @@ def as_frame(X: Any, *, what: str = "X", ensure_2d: bool = False) -> tuple[pd.Da
         if array.dtype == object:
             frame = frame.infer_objects()
     else:
-        raise TypeError(
+        raise DataTypeError(
             f"{what} must be a DataFrame, Series, numpy array or list (or have to_pandas()), got {type(X).__name__}"
         )
 
     n_rows, n_columns = frame.shape
     if n_rows == 0 or n_columns == 0:
         which = "sample(s)" if n_rows == 0 else "feature(s)"
-        raise ValueError(
+        raise DataError(
             f"{what} is empty: found array with 0 {which} (shape={frame.shape}) while a minimum of 1 is required."
         )
     sparse_columns = [c for c, dtype in zip(frame.columns, frame.dtypes) if isinstance(dtype, pd.SparseDtype)]
     if sparse_columns:
-        raise TypeError(f"{what} has sparse columns {sparse_columns}; pass dense data (e.g. X.sparse.to_dense())")
+        raise DataTypeError(f"{what} has sparse columns {sparse_columns}; pass dense data (e.g. X.sparse.to_dense())")
 
     names = list(frame.columns)
     is_str = [isinstance(name, str) for name in names]
@@ -258,16 +264,16 @@ def as_frame(X: Any, *, what: str = "X", ensure_2d: bool = False) -> tuple[pd.Da
         frame = frame.set_axis(positional_names(n_columns), axis=1)
     elif not named:
         offending = [name for name, ok in zip(names, is_str) if not ok]
-        raise ValueError(
+        raise DataError(
             f"{what} has column names that are not strings: {offending}; column names must be all "
             f"strings (or all non-strings, then they are ignored), so rename them"
         )
     duplicates = sorted(name for name, count in Counter(frame.columns).items() if count > 1)
     if duplicates:
-        raise ValueError(f"{what} has duplicate column names: {duplicates}")
+        raise DataError(f"{what} has duplicate column names: {duplicates}")
     complex_columns = [c for c, dtype in zip(frame.columns, frame.dtypes) if is_complex_dtype(dtype)]
     if complex_columns:
-        raise ValueError(f"Complex data not supported: {what} has complex columns {complex_columns}")
+        raise DataError(f"Complex data not supported: {what} has complex columns {complex_columns}")
     return frame, named
 
 
@@ -285,7 +291,7 @@ def _first(values: np.ndarray, where: np.ndarray) -> object:
 def _check_finite(name: str, x: np.ndarray) -> None:
     infinite = np.isinf(x)
     if infinite.any():
-        raise ValueError(
+        raise DataError(
             f"column {name!r} holds {int(infinite.sum())} infinite value(s) (e.g. {_first(x, infinite)}); "
             f"replace them with NaN (missing) or a finite value"
         )
@@ -307,15 +313,15 @@ def _value_type(name: str, series: pd.Series) -> str:
     if inferred in _INFERRED:
         return _INFERRED[inferred]
     if inferred == "empty":
-        raise ValueError(f"column {name!r} has no non-missing values in the training data")
+        raise DataError(f"column {name!r} has no non-missing values in the training data")
     values = series[~series.isna()].to_numpy(dtype=object)
     found = _value_types_found(values)
     if len(found) > 1:
-        raise ValueError(
+        raise DataError(
             f"column {name!r} mixes value types {found}; a categorical column must hold one of "
             f"str, int, float or bool (convert it, e.g. with .astype(str))"
         )
-    raise TypeError(f"column {name!r} holds {found[0]} values; categories must be str, int, float or bool")
+    raise DataTypeError(f"column {name!r} holds {found[0]} values; categories must be str, int, float or bool")
 
 
 def _numeric_values(name: str, series: pd.Series) -> np.ndarray:
@@ -335,7 +341,7 @@ def _numeric_values(name: str, series: pd.Series) -> np.ndarray:
                 ]
             )
             example = _first(values, bad) if bad.any() else values[0]
-            raise ValueError(
+            raise DataError(
                 f"column {name!r} was numeric at fit but now holds {type(example).__name__} values (e.g. {example!r})"
             )
         x = pd.to_numeric(series, errors="raise").to_numpy(dtype=np.float64, na_value=np.nan)
@@ -409,13 +415,13 @@ def _top_categories(counts: np.ndarray, max_categories: int | None) -> np.ndarra
 def _resolve(key: object, columns: list[str], param: str) -> str:
     if isinstance(key, str):
         if key not in columns:
-            raise ValueError(f"{param} names column {key!r}, which is not in the data; columns are {columns}")
+            raise ConfigError(f"{param} names column {key!r}, which is not in the data; columns are {columns}")
         return key
     if is_int(key):
         if not -len(columns) <= key < len(columns):
-            raise ValueError(f"{param} has column position {key}, but the data has {len(columns)} columns")
+            raise ConfigError(f"{param} has column position {key}, but the data has {len(columns)} columns")
         return columns[key]
-    raise TypeError(f"{param} entries must be column names (str) or positions (int), got {key!r}")
+    raise ConfigTypeError(f"{param} entries must be column names (str) or positions (int), got {key!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -512,12 +518,12 @@ def column_kind(name: str, dtype: object, listed: bool) -> str:
     if isinstance(dtype, pd.CategoricalDtype) or is_bool_dtype(dtype):
         return "categorical"
     if is_complex_dtype(dtype):
-        raise ValueError(f"Complex data not supported: column {name!r} has dtype {dtype}")
+        raise DataError(f"Complex data not supported: column {name!r} has dtype {dtype}")
     if is_numeric_dtype(dtype):
         return "categorical" if listed else "numeric"
     if is_object_dtype(dtype) or is_string_dtype(dtype):
         return "categorical"
-    raise TypeError(
+    raise DataTypeError(
         f"column {name!r} has dtype {dtype}, which is neither numbers nor categories; convert it to numbers or strings"
     )
 
@@ -613,27 +619,27 @@ class TableEncoder(BaseEstimator):
 
     def _ignored(self, columns: list[str]) -> set[str]:
         if self.ignore is not None and isinstance(self.ignore, (str, dict)):
-            raise TypeError(f"ignore must be a list of columns, got {self.ignore!r}")
+            raise ConfigTypeError(f"ignore must be a list of columns, got {self.ignore!r}")
         return {_resolve(key, columns, "ignore") for key in (self.ignore or [])}
 
     def _check_params(self, columns: list[str]) -> tuple[dict[str, int], set[str]]:
         check_positive_int("n_bins", self.n_bins)
         check_positive_int("max_categories", self.max_categories, optional=True)
         if not isinstance(self.shared_vocabulary, (bool, np.bool_)):
-            raise TypeError(f"shared_vocabulary must be a bool, got {self.shared_vocabulary!r}")
+            raise ConfigTypeError(f"shared_vocabulary must be a bool, got {self.shared_vocabulary!r}")
         if self.categorical is not None and isinstance(self.categorical, (str, dict)):
-            raise TypeError(f"categorical must be a list of columns, got {self.categorical!r}")
+            raise ConfigTypeError(f"categorical must be a list of columns, got {self.categorical!r}")
         categorical = {_resolve(key, columns, "categorical") for key in (self.categorical or [])}
         if self.bins is not None and not isinstance(self.bins, dict):
-            raise TypeError(f"bins must be a dict {{column: n_bins}}, got {type(self.bins).__name__}")
+            raise ConfigTypeError(f"bins must be a dict {{column: n_bins}}, got {type(self.bins).__name__}")
         bins: dict[str, int] = {}
         for key, n in (self.bins or {}).items():
             name = _resolve(key, columns, "bins")
             n = check_positive_int(f"bins[{key!r}]", n)
             if name in bins and bins[name] != n:
-                raise ValueError(f"bins gives column {name!r} two bin counts: {bins[name]} and {n}")
+                raise ConfigError(f"bins gives column {name!r} two bin counts: {bins[name]} and {n}")
             if name in categorical:
-                raise ValueError(f"column {name!r} is in categorical and has a bin count in bins; pick one")
+                raise ConfigError(f"column {name!r} is in categorical and has a bin count in bins; pick one")
             bins[name] = n
         return bins, categorical
 
@@ -645,7 +651,7 @@ class TableEncoder(BaseEstimator):
         bins, categorical = self._check_params(columns)
         ignored = self._ignored(columns)
         if self.split_ties is not None and isinstance(self.split_ties, (str, dict)):
-            raise TypeError(f"split_ties must be a list of columns, got {self.split_ties!r}")
+            raise ConfigTypeError(f"split_ties must be a list of columns, got {self.split_ties!r}")
         split = {_resolve(key, columns, "split_ties") for key in (self.split_ties or [])}
 
         self.columns_ = columns
@@ -657,7 +663,7 @@ class TableEncoder(BaseEstimator):
             series = frame[name]
             kind = column_kind(name, series.dtype, name in categorical)
             if name in bins and kind != "numeric":
-                raise ValueError(f"bins gives a bin count for column {name!r}, which is categorical")
+                raise ConfigError(f"bins gives a bin count for column {name!r}, which is categorical")
             if kind == "numeric":
                 n = 1 if name in ignored else bins.get(name, self.n_bins)
                 self._fit_numeric(name, series, n, split=name in split)
@@ -670,7 +676,7 @@ class TableEncoder(BaseEstimator):
         x = _numeric_values(name, series)
         x = x[~np.isnan(x)]
         if len(x) == 0:
-            raise ValueError(f"column {name!r} has no non-missing values in the training data")
+            raise DataError(f"column {name!r} has no non-missing values in the training data")
         edges = (split_tied_edges if split else _quantile_edges)(x, n_bins)
         codes = bin_codes(edges, x)
         counts = np.bincount(codes, minlength=len(edges) - 1)
@@ -691,7 +697,7 @@ class TableEncoder(BaseEstimator):
             counts = np.bincount(codes[codes >= 0], minlength=len(dtype.categories))
             observed = np.flatnonzero(counts > 0)
             if len(observed) == 0:
-                raise ValueError(f"column {name!r} has no non-missing values in the training data")
+                raise DataError(f"column {name!r} has no non-missing values in the training data")
             values = dtype.categories[observed]
             value_type = _value_type(name, pd.Series(values))
             counts = counts[observed]
@@ -788,7 +794,7 @@ class TableEncoder(BaseEstimator):
         else:
             bad = [not isinstance(v, want) for v in values]
         example = _first(values, np.array(bad)) if any(bad) else values[0]
-        raise ValueError(
+        raise DataError(
             f"column {name!r} held {value_type} values at fit but now holds "
             f"{type(example).__name__} values (e.g. {example!r})"
         )
@@ -824,11 +830,11 @@ class TableEncoder(BaseEstimator):
         check_is_fitted(self, "vocab_size_")
         if isinstance(column, str):
             if column not in self.columns_:
-                raise ValueError(f"unknown column {column!r}; columns are {self.columns_}")
+                raise ConfigError(f"unknown column {column!r}; columns are {self.columns_}")
             return self.columns_.index(column)
         if is_int(column) and -self.n_columns_ <= column < self.n_columns_:
             return int(column) % self.n_columns_
-        raise ValueError(
+        raise ConfigError(
             f"column must be a name in {self.columns_} or a position below {self.n_columns_}, got {column!r}"
         )
 
@@ -901,12 +907,12 @@ class TableEncoder(BaseEstimator):
         name = self.columns_[j]
         tokens = np.asarray(tokens)
         if tokens.dtype.kind not in "iu":
-            raise TypeError(f"tokens must be integers, got dtype {tokens.dtype}")
+            raise DataTypeError(f"tokens must be integers, got dtype {tokens.dtype}")
         codes = tokens.astype(np.int64) - self.offsets_[j]
         special = (tokens == self._missing[j]) | (tokens == self._unknown[j])
         bad = ~special & ((codes < 0) | (codes >= self.n_values_[j]))
         if bad.any():
-            raise ValueError(
+            raise DataError(
                 f"token {_first(tokens, bad)} is not a token of column {name!r} "
                 f"(its values are {self.column_tokens(j).min()}..{self.column_tokens(j).max()}, "
                 f"missing {self._missing[j]}, unknown {self._unknown[j]})"
@@ -970,7 +976,7 @@ class TableEncoder(BaseEstimator):
 
         def need(ok: bool, problem: str) -> None:
             if not ok:
-                raise ValueError(f"malformed TableEncoder dict: {problem}")
+                raise DataError(f"malformed TableEncoder dict: {problem}")
 
         need(isinstance(d, dict), f"expected a dict, got {type(d).__name__}")
         need(d.get("format") == FORMAT_VERSION, f"format must be {FORMAT_VERSION}, got {d.get('format')!r}")
@@ -1014,7 +1020,7 @@ class TableEncoder(BaseEstimator):
             encoder._check_params(names)
             encoder._ignored(names)
         except (TypeError, ValueError) as error:
-            raise ValueError(f"malformed TableEncoder dict: {error}") from None
+            raise DataError(f"malformed TableEncoder dict: {error}") from None
 
         encoder.columns_, encoder.n_columns_, encoder.names_given_ = names, len(names), d["names_given"]
         encoder.kinds_, encoder.categories_, encoder.category_counts_, encoder.category_types_ = {}, {}, {}, {}

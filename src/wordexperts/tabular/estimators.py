@@ -111,6 +111,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .. import files
 from ..checks import check_positive_int, is_int
 from ..core import AttentionConfig, BidirectionalAttention, to_experts
+from ..errors import ConfigError, DataError, ModelFileError
 from ..train import EarlyStopping, LearningRate, resolve_device, torch_threads, train_mlm
 from .encoding import (
     IdentifierWarning,
@@ -253,7 +254,7 @@ class BinDistribution:
         """The ``q``-quantile ``(n_rows,)`` of the predicted distribution, each bin's probability
         spread evenly between its edges (so the answer lies within the training range)."""
         if not 0.0 <= float(q) <= 1.0:
-            raise ValueError(f"q must be in [0, 1], got {q!r}")
+            raise ConfigError(f"q must be in [0, 1], got {q!r}")
         cdf = np.cumsum(self.probabilities, axis=1)  # (N, K)
         cdf[:, -1] = 1.0  # rounding: the last bin closes the distribution
         k = (cdf < q).sum(axis=1).clip(max=cdf.shape[1] - 1)  # first bin whose cdf reaches q
@@ -267,7 +268,7 @@ class BinDistribution:
     def interval(self, coverage: float = 0.9) -> np.ndarray:
         """The central ``coverage`` interval ``(n_rows, 2)``: quantiles ``(1 - c) / 2`` and ``(1 + c) / 2``."""
         if not 0.0 < float(coverage) < 1.0:
-            raise ValueError(f"coverage must be a number in (0, 1), got {coverage!r}")
+            raise ConfigError(f"coverage must be a number in (0, 1), got {coverage!r}")
         tail = (1.0 - float(coverage)) / 2
         return np.stack([self.quantile(tail), self.quantile(1.0 - tail)], axis=1)
 
@@ -299,7 +300,7 @@ class _WordExpertsTable(BaseEstimator):
     def resolved_params(self) -> dict[str, Any]:
         """The preset's values with every parameter you set laid over them."""
         if self.preset not in PRESETS:
-            raise ValueError(f"preset must be one of {sorted(PRESETS, key=str)}, got {self.preset!r}")
+            raise ConfigError(f"preset must be one of {sorted(PRESETS, key=str)}, got {self.preset!r}")
         params = dict(PRESETS[self.preset])
         for name in params:
             value = getattr(self, name)
@@ -327,7 +328,7 @@ class _WordExpertsTable(BaseEstimator):
                 delattr(self, name)
         frame, named = as_frame(X, what="X", ensure_2d=True)
         if TARGET in frame.columns:
-            raise ValueError(f"column name {TARGET!r} is reserved for the target inside the model; rename that column")
+            raise DataError(f"column name {TARGET!r} is reserved for the target inside the model; rename that column")
         if not reset:
             fitted = getattr(self, "feature_names_in_", None)
             names_at_fit = fitted is not None
@@ -343,7 +344,7 @@ class _WordExpertsTable(BaseEstimator):
 
     def _check_rows(self, frame: pd.DataFrame) -> None:
         if len(frame) < 2:
-            raise ValueError(f"{type(self).__name__} needs at least 2 samples to fit, got {len(frame)} sample")
+            raise DataError(f"{type(self).__name__} needs at least 2 samples to fit, got {len(frame)} sample")
 
     def _fit_table(
         self,
@@ -363,7 +364,7 @@ class _WordExpertsTable(BaseEstimator):
         """
         params = self.resolved_params()
         if not is_int(self.verbose) or self.verbose < 0:
-            raise ValueError(f"verbose must be an int >= 0, got {self.verbose!r}")
+            raise ConfigError(f"verbose must be an int >= 0, got {self.verbose!r}")
         if sample_weight is not None:
             table, sample_weight = table[sample_weight > 0], sample_weight[sample_weight > 0]
             self._check_rows(table)
@@ -512,7 +513,7 @@ class _WordExpertsTable(BaseEstimator):
         if self.id_columns is None:
             return []
         if isinstance(self.id_columns, (str, dict)) or not hasattr(self.id_columns, "__iter__"):
-            raise ValueError(f"id_columns must be 'auto', None or a list of feature columns, got {self.id_columns!r}")
+            raise ConfigError(f"id_columns must be 'auto', None or a list of feature columns, got {self.id_columns!r}")
         return [_resolve_column(key, columns, "id_columns") for key in self.id_columns]
 
     def _validation_split(
@@ -620,25 +621,25 @@ class _WordExpertsTable(BaseEstimator):
         """
         check_is_fitted(self, "model_")
         if self.model_.config.n_layers != 1:
-            raise ValueError(
+            raise ConfigError(
                 f"explain needs a single-block model (gates of one mixture); this one has "
                 f"{self.model_.config.n_layers} layers"
             )
         names = self._display_columns()
         if column is None:
             if self.target_position_ is None:
-                raise ValueError("an imputer has no target: pass column= to explain one of its columns")
+                raise ConfigError("an imputer has no target: pass column= to explain one of its columns")
             position = self.target_position_
         else:
             if column not in names:
-                raise ValueError(f"column {column!r} is not one of the model's columns {names}")
+                raise ConfigError(f"column {column!r} is not one of the model's columns {names}")
             position = names.index(column)
         if member is None:
             chosen = self.models_
         elif is_int(member) and 0 <= member < len(self.models_):
             chosen = [self.models_[member]]
         else:
-            raise ValueError(f"member must be None or an int in [0, {len(self.models_)}), got {member!r}")
+            raise ConfigError(f"member must be None or an int in [0, {len(self.models_)}), got {member!r}")
         tokens = torch.as_tensor(self._features_tokens(X), dtype=torch.long)
         p = torch.tensor([position])
         gates = 0.0
@@ -748,7 +749,7 @@ class _WordExpertsTable(BaseEstimator):
         if self.n_features_in_ != encoder.n_columns_ - (position is not None):
             problems.append("n_features_in does not match the encoder's columns")
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ModelFileError("; ".join(problems))
 
     def __setstate__(self, state: dict) -> None:
         """Unpickle, including estimators pickled by 0.4 (one model, no ensemble) and 0.5
@@ -775,7 +776,9 @@ def _resolve_column(key: object, columns: list[str], param: str) -> str:
         return key
     if is_int(key) and -len(columns) <= key < len(columns):
         return columns[key]
-    raise ValueError(f"{param} names {key!r}, which is not a feature column (name or position); the features are {columns}")
+    raise ConfigError(
+        f"{param} names {key!r}, which is not a feature column (name or position); the features are {columns}"
+    )
 
 
 def _member_prefix(i: int, n_members: int) -> str:
@@ -794,39 +797,39 @@ def _checked(params: dict) -> dict:
     share = params["target_share"]
     if share != "uniform":
         if not isinstance(share, numbers.Real) or isinstance(share, bool) or not 0 < share < 1:
-            raise ValueError(f"target_share must be 'uniform' or a number in (0, 1), got {share!r}")
+            raise ConfigError(f"target_share must be 'uniform' or a number in (0, 1), got {share!r}")
         share = float(share)
         if params["batching"] == "copies":
-            raise ValueError(
+            raise ConfigError(
                 f"target_share={share} weighs the target's column, which batching='copies' cannot; "
                 "pass target_share='uniform' with it"
             )
     params["target_share"] = share
     if not is_int(params["n_levels"]) or params["n_levels"] < 0:
-        raise ValueError(f"n_levels must be an int >= 0, got {params['n_levels']!r}")
+        raise ConfigError(f"n_levels must be an int >= 0, got {params['n_levels']!r}")
     params["n_levels"] = int(params["n_levels"])
     for name in ("epochs", "patience"):
         if params[name] != "auto":
             params[name] = check_positive_int(name, params[name])
     if params["lr_schedule"] not in LearningRate.SCHEDULES:
-        raise ValueError(f"lr_schedule must be one of {LearningRate.SCHEDULES}, got {params['lr_schedule']!r}")
+        raise ConfigError(f"lr_schedule must be one of {LearningRate.SCHEDULES}, got {params['lr_schedule']!r}")
     for name, (low, high) in _FLOATS.items():
         value = params[name]
         if not isinstance(value, numbers.Real) or isinstance(value, bool) or not low < float(value) < high:
-            raise ValueError(f"{name} must be a number in ({max(low, 0.0)}, {high}), got {value!r}")
+            raise ConfigError(f"{name} must be a number in ({max(low, 0.0)}, {high}), got {value!r}")
         params[name] = float(value)
     shared = params["shared_vocabulary"]
     if not (isinstance(shared, (bool, np.bool_)) or shared == "auto"):  # "auto": decided at fit (same_categories)
-        raise ValueError(f"shared_vocabulary must be True, False or 'auto', got {shared!r}")
+        raise ConfigError(f"shared_vocabulary must be True, False or 'auto', got {shared!r}")
     params["shared_vocabulary"] = shared if shared == "auto" else bool(shared)
     for name in ("early_stopping",):
         if not isinstance(params[name], (bool, np.bool_)):
-            raise ValueError(f"{name} must be True or False, got {params[name]!r}")
+            raise ConfigError(f"{name} must be True or False, got {params[name]!r}")
         params[name] = bool(params[name])
     if params["batching"] not in ("rows", "copies"):
-        raise ValueError(f"batching must be 'rows' or 'copies', got {params['batching']!r}")
+        raise ConfigError(f"batching must be 'rows' or 'copies', got {params['batching']!r}")
     if params["d_model"] % params["n_heads"]:
-        raise ValueError(f"d_model ({params['d_model']}) must be a multiple of n_heads ({params['n_heads']})")
+        raise ConfigError(f"d_model ({params['d_model']}) must be a multiple of n_heads ({params['n_heads']})")
     return params
 
 
@@ -870,16 +873,16 @@ def _as_sample_weight(sample_weight: object, *, n_rows: int) -> np.ndarray | Non
     try:
         w = np.asarray(sample_weight, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError("sample_weight must be numbers, one per row") from None
+        raise DataError("sample_weight must be numbers, one per row") from None
     if w.ndim == 0:
         w = np.full(n_rows, float(w))
     if w.shape != (n_rows,):
-        raise ValueError(f"sample_weight must have one weight per row: shape ({n_rows},), got {w.shape}")
+        raise DataError(f"sample_weight must have one weight per row: shape ({n_rows},), got {w.shape}")
     bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
     if bad.size:
-        raise ValueError(f"sample_weight must be finite and >= 0; row {bad[0]} has {w[bad[0]]!r}")
+        raise DataError(f"sample_weight must be finite and >= 0; row {bad[0]} has {w[bad[0]]!r}")
     if not (w > 0).any():
-        raise ValueError("every sample_weight is zero: no row to fit on")
+        raise DataError("every sample_weight is zero: no row to fit on")
     return w
 
 
@@ -888,16 +891,16 @@ def _as_target(y: object, *, n_rows: int) -> np.ndarray:
     from sklearn.utils.validation import column_or_1d
 
     if y is None:
-        raise ValueError("this estimator requires y to be passed, but the target y is None")
+        raise DataError("this estimator requires y to be passed, but the target y is None")
     if hasattr(y, "to_numpy"):
         y = y.to_numpy()
     y = column_or_1d(np.asarray(y, dtype=object if np.asarray(y).dtype.kind in "OUS" else None), warn=True)
     if len(y) != n_rows:
-        raise ValueError(f"X has {n_rows} rows but y has {len(y)}")
+        raise DataError(f"X has {n_rows} rows but y has {len(y)}")
     missing = pd.isna(y)
     if missing.any():
         rows = np.flatnonzero(missing)
-        raise ValueError(f"y has {missing.sum()} missing value(s) (NaN/None), first at row {rows[0]}; drop those rows")
+        raise DataError(f"y has {missing.sum()} missing value(s) (NaN/None), first at row {rows[0]}; drop those rows")
     return y
 
 
@@ -1007,18 +1010,18 @@ class WordExpertsClassifier(ClassifierMixin, _WordExpertsTable):
         check_classification_targets(y)
         classes = np.unique(y)
         if len(classes) < 2:
-            raise ValueError(f"the target has only one class ({classes[0]!r}); a classifier needs at least 2 classes")
+            raise DataError(f"the target has only one class ({classes[0]!r}); a classifier needs at least 2 classes")
         if len(classes) > self.max_categories:
-            raise ValueError(f"the target has {len(classes)} classes, more than max_categories={self.max_categories}")
+            raise DataError(f"the target has {len(classes)} classes, more than max_categories={self.max_categories}")
         if self.class_weight is not None:
             from sklearn.utils.class_weight import compute_sample_weight
 
             given = self.class_weight
             if not (given == "balanced" or isinstance(given, dict)):
-                raise ValueError(f"class_weight must be None, 'balanced' or a dict {{class: weight}}, got {given!r}")
+                raise ConfigError(f"class_weight must be None, 'balanced' or a dict {{class: weight}}, got {given!r}")
             unknown = [c for c in given if c not in set(classes)] if isinstance(given, dict) else []
             if unknown:
-                raise ValueError(f"class_weight names {unknown}, not classes of y; the classes are {classes.tolist()}")
+                raise ConfigError(f"class_weight names {unknown}, not classes of y; the classes are {classes.tolist()}")
             by_class = compute_sample_weight(self.class_weight, y)
             weights = by_class if weights is None else weights * by_class
         table = frame.assign(**{TARGET: pd.Series(y, index=frame.index, dtype=object)})
@@ -1156,9 +1159,11 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
         try:
             y = np.asarray(y, dtype=np.float64)
         except (TypeError, ValueError):
-            raise ValueError("a regressor's target must be numeric; use WordExpertsClassifier for labels") from None
+            raise DataError("a regressor's target must be numeric; use WordExpertsClassifier for labels") from None
         if not np.isfinite(y).all():
-            raise ValueError(f"y has {int((~np.isfinite(y)).sum())} infinite value(s); a regression target must be finite")
+            raise DataError(
+                f"y has {int((~np.isfinite(y)).sum())} infinite value(s); a regression target must be finite"
+            )
         table = frame.assign(**{TARGET: y})
         self._target_variance = float(np.var(y)) or 1.0  # a constant target: any scale will do
         target_bins = self.target_bins if self.target_bins is not None else self.resolved_params()["n_bins"]
@@ -1177,7 +1182,7 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
         if self.within_bin is None:
             return self.preset is None
         if not isinstance(self.within_bin, (bool, np.bool_)):
-            raise ValueError(f"within_bin must be True, False or None, got {self.within_bin!r}")
+            raise ConfigError(f"within_bin must be True, False or None, got {self.within_bin!r}")
         return bool(self.within_bin)
 
     def _states(self, tokens: np.ndarray) -> list[np.ndarray]:
@@ -1313,7 +1318,7 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
             K = len(self.encoder_.bin_means_[TARGET])
             shape = (len(self.models_), K, self.model_.config.d_model)
             if self.within_coef_.shape != shape or self.within_intercept_.shape != shape[:2]:
-                raise ValueError(f"the within-bin models have shapes {self.within_coef_.shape}, expected {shape}")
+                raise ModelFileError(f"the within-bin models have shapes {self.within_coef_.shape}, expected {shape}")
 
     def bin_mse(self, X: object, y: object) -> float:
         """The paper's "MSE": mean squared difference between predicted and true bin indices."""
@@ -1441,9 +1446,9 @@ class WordExpertsImputer(TransformerMixin, _WordExpertsTable):
 
     def _numeric_fill(self) -> str:
         if self.numeric_fill not in ("auto", "mean", "median"):
-            raise ValueError(f"numeric_fill must be 'auto', 'mean' or 'median', got {self.numeric_fill!r}")
+            raise ConfigError(f"numeric_fill must be 'auto', 'mean' or 'median', got {self.numeric_fill!r}")
         if not isinstance(self.round_integers, (bool, np.bool_)):
-            raise ValueError(f"round_integers must be True or False, got {self.round_integers!r}")
+            raise ConfigError(f"round_integers must be True or False, got {self.round_integers!r}")
         return self.numeric_fill
 
     def transform(self, X: object) -> pd.DataFrame | np.ndarray:
@@ -1552,19 +1557,19 @@ def load(path: str | os.PathLike, *, device: str | None = None) -> _WordExpertsT
     ``device`` (``"cpu"``, ``"cuda"``, ``"auto"``): where the model goes; by default where it
     was fitted, or the CPU when that was a GPU this machine lacks.
 
-    Raises :class:`wordexperts.files.ModelFileError` for a file that is truncated, altered,
+    Raises :class:`wordexperts.errors.ModelFileError` for a file that is truncated, altered,
     of another format version, or not a wordexperts model.
     """
     tensors, document = files.read_model_file(path)
     name = document.get("estimator") if isinstance(document, dict) else None
     if name not in ESTIMATORS:
-        raise files.ModelFileError(f"{str(path)!r} holds an unknown estimator {name!r}; expected one of {sorted(ESTIMATORS)}")
+        raise ModelFileError(f"{str(path)!r} holds an unknown estimator {name!r}; expected one of {sorted(ESTIMATORS)}")
     cls = ESTIMATORS[name]
     try:
         estimator = cls(**_params_from_json(document["params"]))
         estimator._restore(tensors, document, device)
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
-        raise files.ModelFileError(f"{str(path)!r} is a wordexperts model file with inconsistent contents: {error}") from None
+        raise ModelFileError(f"{str(path)!r} is a wordexperts model file with inconsistent contents: {error}") from None
     return estimator
 
 

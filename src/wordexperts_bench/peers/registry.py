@@ -39,6 +39,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from threadpoolctl import threadpool_limits
 
 from wordexperts.checks import check_positive_int, is_int
+from wordexperts.errors import MissingExtraError
 from wordexperts.tabular.encoding import as_frame, match_columns
 
 from .encoding import PeerEncoding
@@ -477,7 +478,7 @@ class _PeerEstimator(BaseEstimator):
         peer = as_peer(self.peer)
         reason = peer.available()
         if reason is not None:
-            raise ImportError(reason)
+            raise MissingExtraError(reason)
         if not is_int(self.random_state):
             raise TypeError(f"random_state must be an int seed, got {self.random_state!r}")
         check_positive_int("n_threads", self.n_threads)

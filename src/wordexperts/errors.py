@@ -1,0 +1,67 @@
+"""Errors by kind: what the user can fix, and everything else.
+
+Every problem a user can fix (a bad table, a bad setting, a damaged model file, a missing
+optional extra) raises a subclass of :class:`WordExpertsError`. The command line prints those
+as one line and exits 2; any other exception is a bug in wordexperts, and the command line says
+so, exits 1, and prints the traceback with ``--debug`` (or ``WORDEXPERTS_DEBUG=1``).
+
+Each class also keeps the built-in base that callers caught before it existed (``ValueError``,
+``TypeError``, ``ImportError``), so ``except ValueError`` goes on working; the two ``...TypeError``
+classes are both, so ``except TypeError`` and ``except DataError`` each catch a sparse matrix::
+
+    WordExpertsError
+    ├── ModelFileError      (ValueError)   a model file that is not ours, truncated, tampered with
+    ├── DataError           (ValueError)   a bad table, target, column or value
+    │   └── DataTypeError   (TypeError)    data of a kind that is not accepted (sparse, objects)
+    ├── ConfigError         (ValueError)   a bad setting or parameter
+    │   └── ConfigTypeError (TypeError)    a setting of the wrong type
+    └── MissingExtraError   (ImportError)  an optional extra that is not installed
+
+Examples
+--------
+>>> from wordexperts.errors import DataError, WordExpertsError
+>>> issubclass(DataError, WordExpertsError) and issubclass(DataError, ValueError)
+True
+
+This module imports nothing, so the command line can catch these without loading torch.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "ConfigTypeError",
+    "DataError",
+    "DataTypeError",
+    "MissingExtraError",
+    "ModelFileError",
+    "WordExpertsError",
+]
+
+
+class WordExpertsError(Exception):
+    """A problem the user can fix: the message says what is wrong and, where it can, what to do."""
+
+
+class ModelFileError(WordExpertsError, ValueError):
+    """A model file that is not ours, was truncated or tampered with, or has an unknown version."""
+
+
+class DataError(WordExpertsError, ValueError):
+    """A table, target, column or value that cannot be used as given."""
+
+
+class DataTypeError(DataError, TypeError):
+    """Data of a type that is not accepted: a sparse matrix, a column of objects, tokens that are not ints."""
+
+
+class ConfigError(WordExpertsError, ValueError):
+    """A setting or parameter outside what is allowed."""
+
+
+class ConfigTypeError(ConfigError, TypeError):
+    """A setting or parameter of the wrong type."""
+
+
+class MissingExtraError(WordExpertsError, ImportError):
+    """An optional dependency that is not installed; the message names what to ``pip install``."""
