@@ -181,6 +181,7 @@ def test_steps_whose_softmax_could_underflow_go_through_autograd():
     slow = train_mlm(twin, x, epochs=2, batch_size=16, seed=1, fast=False)
     assert all(math.isfinite(v) for v in fast.loss)
     assert max(abs(a - b) / b for a, b in zip(fast.loss, slow.loss, strict=True)) <= 1e-10
+    assert fast.road == "fast" and fast.fallback_steps > 0 and slow.road == "autograd"
     training = OnePassTraining(probe, probe.check_tokens(x), torch.arange(4), lr=1e-3, eps=1e-8)
     training.epoch(torch.randperm(64), 16)
     assert training.fallback_steps > 0

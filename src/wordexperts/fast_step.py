@@ -8,17 +8,76 @@ tabular sizes a step costs what its PyTorch calls cost to dispatch; this road ma
 where autograd makes 1025, and fits the paper's model in a quarter of the time
 (docs/benchmarks.md). :func:`fast_road_refusal` says when it does not apply;
 :func:`wordexperts.train.train_mlm` then trains with autograd.
+
+It cannot train the wrong model quietly: it applies only to the modules and options it lists
+(:func:`~wordexperts.core.gradients.fast_step_refusal`), and :func:`self_check` compares its
+gradients with autograd's on one float64 batch before training starts. Both roads share the
+numerical guards: a non-finite loss stops training (:class:`TrainingDivergedError`) before
+that step's update, and gradients may be clipped to a global norm (:func:`clip_gradients_`).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
 import torch
 
-from .core.gradients import OnePassGradients, fast_step_supported
+from .core.gradients import OnePassGradients, fast_step_refusal
 from .core.masking import MaskedLanguageModel
+from .errors import WordExpertsError
+
+
+class TrainingDivergedError(WordExpertsError, FloatingPointError):
+    """The training loss became NaN or infinite: training stopped before that step's update.
+
+    ``loss`` is the value, ``epoch`` (1-based; ``None`` where the raiser does not know it) and
+    ``step`` (1-based, within the epoch) say where. The model keeps the parameters of the step
+    before. Both roads raise it (the fast road and autograd); :func:`diverged` builds it.
+    """
+
+    loss: float = math.nan
+    epoch: int | None = None
+    step: int | None = None
+
+
+def diverged(
+    loss: float, *, step: int, epoch: int | None = None, steps: int | None = None, lr: float | None = None
+) -> TrainingDivergedError:
+    """A :class:`TrainingDivergedError` whose message names where and says what to try.
+
+    Examples:
+        >>> print(diverged(float("nan"), step=7, epoch=3, steps=16, lr=0.01))
+        the training loss became nan at epoch 3, step 7 of 16: training diverged, and stopped before that step's \
+update. Lower the learning rate (lr=0.01), or clip the gradients (clip_grad_norm=1.0, say).
+    """
+    where = f"step {step}" + ("" if steps is None else f" of {steps}")
+    where = where if epoch is None else f"epoch {epoch}, {where}"
+    rate = "" if lr is None else f" (lr={lr:g})"
+    error = TrainingDivergedError(
+        f"the training loss became {loss} at {where}: training diverged, and stopped before that step's update. "
+        f"Lower the learning rate{rate}, or clip the gradients (clip_grad_norm=1.0, say)."
+    )
+    error.loss, error.epoch, error.step = loss, epoch, step
+    return error
+
+
+def clip_gradients_(grads: list[torch.Tensor], max_norm: float) -> torch.Tensor:
+    """Scale ``grads`` in place as ``torch.nn.utils.clip_grad_norm_`` scales the ``.grad`` of parameters.
+
+    The norm is the L2 norm of all of them together; each is multiplied by
+    ``min(1, max_norm / (norm + 1e-6))`` with the very calls PyTorch makes, so both roads clip
+    alike. Returns the norm before clipping.
+
+    Examples:
+        >>> grads = [torch.tensor([3.0]), torch.tensor([4.0])]
+        >>> float(clip_gradients_(grads, 1.0)), [round(float(g), 4) for g in grads]
+        (5.0, [0.6, 0.8])
+    """
+    norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads, 2.0)), 2.0)
+    torch._foreach_mul_(grads, torch.clamp(max_norm / (norm + 1e-6), max=1.0))
+    return norm
 
 
 class FusedAdam:
@@ -105,6 +164,11 @@ class OnePassTraining:
     :meth:`~wordexperts.core.gradients.OnePassGradients.normaliser_ok`) is recomputed through
     autograd and ``masked_logits``, with the module's own dropout; ``fallback_steps`` counts
     them.
+
+    ``clip_grad_norm`` (optional): each step's gradients are scaled to that global L2 norm at
+    most before the Adam update (:func:`clip_gradients_`). A step whose loss is not finite
+    raises :class:`TrainingDivergedError` before its update. A model the step does not cover
+    is refused (a ``ValueError`` with the reason); :func:`self_check` is the caller's to run.
     """
 
     def __init__(
@@ -116,8 +180,10 @@ class OnePassTraining:
         lr: float,
         eps: float,
         weights: torch.Tensor | None = None,
+        clip_grad_norm: float | None = None,
     ):
         self.model, self.tokens, self.positions, self.weights = model, tokens, positions, weights
+        self.clip_grad_norm = clip_grad_norm
         self.step = OnePassGradients(
             model, length=tokens.shape[1], positions=positions, words=observed_words(model, tokens), weights=weights
         )
@@ -139,32 +205,107 @@ class OnePassTraining:
         keys, targets = self.keys.index_select(0, order), self.targets.index_select(0, order)  # (N, L + P), (N, P)
         d, P, n = self.model.config.d_model, self.positions.numel(), order.numel()
         total = 0.0
-        for start in range(0, n, batch_size):
+        for number, start in enumerate(range(0, n, batch_size), 1):
             if learning_rate is not None:
                 self.adam.lr = learning_rate.next()
             # Inference mode: no autograd bookkeeping at all, ~8% off a step of tiny operations.
             with torch.inference_mode():
                 dropout = None if self.masks is None else self.masks(2, d, min(batch_size, n - start), P)  # (2, d, B, P)
                 loss, smallest, grads = step(keys[start : start + batch_size], targets[start : start + batch_size], dropout)
-                if step.normaliser_ok(smallest):
-                    self.adam.step([grads[name] for name in names])
-                    total += loss.item()
+                if step.normaliser_ok(smallest):  # False where the table holds a NaN: the autograd step names it
+                    value = loss.item()
+                    if not math.isfinite(value):
+                        raise diverged(value, step=number)
+                    tensors = [grads[name] for name in names]
+                    if self.clip_grad_norm is not None:
+                        clip_gradients_(tensors, self.clip_grad_norm)
+                    self.adam.step(tensors)
+                    total += value
                     continue
-            total += self._autograd_step(order[start : start + batch_size]).item()
+            total += self._autograd_step(order[start : start + batch_size], number)
         return total / (n * P)
 
-    def _autograd_step(self, index: torch.Tensor) -> torch.Tensor:
-        """The step through autograd and ``masked_logits``; returns the summed loss."""
+    def _autograd_step(self, index: torch.Tensor, number: int) -> float:
+        """Step ``number`` of an epoch through autograd and ``masked_logits``; returns the summed loss."""
         model = self.model
         model.zero_grad(set_to_none=True)
         loss = model.mlm_loss_at(self.tokens[index], self.positions, weights=self.weights, method="one_pass")
+        value = loss.item()
+        if not math.isfinite(value):
+            raise diverged(value, step=number)
         loss.backward()
-        grads = dict(model.named_parameters())
+        named = dict(model.named_parameters())
         with torch.inference_mode():
-            self.adam.step([grads[name].grad for name in self.step.names])
+            grads = [named[name].grad for name in self.step.names]
+            if self.clip_grad_norm is not None:
+                clip_gradients_(grads, self.clip_grad_norm)
+            self.adam.step(grads)
         model.zero_grad(set_to_none=True)
         self.fallback_steps += 1
-        return loss.detach() * (index.numel() * self.positions.numel())
+        return value * (index.numel() * self.positions.numel())
+
+
+SELF_CHECK_ROWS = 16  # rows of the batch self_check compares on
+SELF_CHECK_RTOL = 1e-8  # float64 rounding leaves ~1e-14; a wrong derivative is off by far more
+
+
+def self_check(
+    model: MaskedLanguageModel,
+    tokens: torch.Tensor,
+    positions: torch.Tensor,
+    weights: torch.Tensor | None = None,
+    *,
+    rows: int = SELF_CHECK_ROWS,
+) -> str | None:
+    """How the hand-derived gradients differ from autograd's on ``model``, or ``None`` when they agree.
+
+    A float64 copy of ``model`` computes the loss and gradients of the first ``rows`` rows of
+    ``tokens`` ``(N, L)`` (checked, on the model's device) at ``positions`` ``(P,)`` both ways,
+    with dropout off; every gradient must match autograd's within ``SELF_CHECK_RTOL`` of the
+    largest one (the loss, of itself). It catches what :func:`fast_road_refusal`'s list cannot
+    see, such as a method changed on a module's class. The model, its gradients and the random
+    state are left as they were; it costs one small step each way, once per training run.
+    There is nothing to compare (``None``) where autograd's own loss or gradients are not
+    finite (training then stops at its first step on either road), nor where the batch's
+    softmax could underflow under the step's normalisation (training takes autograd for such
+    steps: :class:`OnePassTraining`).
+
+    Examples:
+        >>> from wordexperts import BidirectionalAttention
+        >>> model = BidirectionalAttention(vocab_size=6, max_len=4, d_model=8, n_heads=2, block="bert")
+        >>> self_check(model, torch.randint(0, 6, (32, 4)), torch.arange(4)) is None
+        True
+    """
+    twin = copy.deepcopy(model).to(torch.float64).eval()  # eval: no dropout (the step gets no masks)
+    twin.zero_grad(set_to_none=True)
+    batch = tokens[:rows]
+    step = OnePassGradients(
+        twin, length=batch.shape[1], positions=positions, words=observed_words(twin, batch), weights=weights
+    )
+    with torch.no_grad():
+        loss, smallest, grads = step(step.keys(batch), batch[:, positions])
+    if not step.normaliser_ok(smallest):
+        return None  # training takes autograd for such a step anyway (OnePassTraining.fallback_steps)
+    with torch.enable_grad():
+        reference = twin.mlm_loss_at(batch, positions, weights=weights, method="one_pass")
+        reference.backward()
+    named = dict(twin.named_parameters())
+    expected = {name: torch.zeros_like(p) if p.grad is None else p.grad for name, p in named.items()}
+    reference = float(reference.detach())
+    if not math.isfinite(reference) or not all(bool(g.isfinite().all()) for g in expected.values()):
+        return None
+    loss = float(loss) / (batch.shape[0] * positions.numel())
+    if not abs(loss - reference) <= SELF_CHECK_RTOL * abs(reference):
+        return f"the hand-derived step's loss is {loss:.12g} on a float64 batch, autograd's {reference:.12g}"
+    scale = max(float(g.abs().max()) for g in expected.values())
+    for name, g in expected.items():
+        off = float((grads.get(name, torch.zeros_like(g)) - g).abs().max())
+        if not off <= SELF_CHECK_RTOL * scale:
+            return (
+                f"the hand-derived gradient of {name} is off autograd's by {off:.3g} on a float64 batch "
+                f"(the largest gradient is {scale:.3g}), a step that does not compute this model"
+            )
+    return None
 
 
 FAST_KEYS = 1024  # (column, token) keys up to which the hand-derived step beats autograd (measured)
@@ -179,9 +320,15 @@ def observed_words(model: MaskedLanguageModel, tokens: torch.Tensor) -> torch.Te
 def fast_road_refusal(
     model: MaskedLanguageModel, batching: str, masked_logits_kwargs: dict, tokens: torch.Tensor | None = None
 ) -> str | None:
-    """Why :class:`OnePassTraining` cannot run these epochs on ``tokens``, or ``None`` when it can."""
-    if not fast_step_supported(model):
-        return "the hand-derived step is for a single-block BidirectionalAttention"
+    """Why :class:`OnePassTraining` cannot run these epochs on ``tokens``, or ``None`` when it can.
+
+    First what the step covers (:func:`~wordexperts.core.gradients.fast_step_refusal`: the
+    exact module types and options it lists), then what pays (the size of its key table) and
+    what it computes (rows, one-pass logits).
+    """
+    why_not = fast_step_refusal(model)
+    if why_not is not None:
+        return why_not
     # Its key table holds every (column, token) pair the rows hold: past ~1000 keys it costs
     # more memory and time than autograd (5 GB and 6x slower at 9,000 words over 8 columns).
     if tokens is None:

@@ -5,13 +5,19 @@ experts form): minibatches of rows, each row contributing the masked-LM loss of 
 position masked alone, Adam.
 
 A single-block attention model trained on rows takes a faster road to the same steps, the
-hand-derived step of :mod:`wordexperts.fast_step`, wherever that module says it applies.
+hand-derived step of :mod:`wordexperts.fast_step`, wherever that module says it applies and
+its gradients agree with autograd's on a float64 batch; :class:`TrainingHistory` records
+which road ran and why. On either road a non-finite loss stops training with a
+:class:`TrainingDivergedError` naming the epoch and step, and ``clip_grad_norm`` clips the
+gradients to a global norm.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,7 +36,14 @@ from .core.masking import (
     cross_entropy,
     expand_masked,
 )
-from .fast_step import OnePassTraining, fast_road_refusal
+from .errors import ConfigError
+from .fast_step import (  # TrainingDivergedError: both roads raise it, and this module is its public home
+    OnePassTraining,
+    TrainingDivergedError,
+    diverged,
+    fast_road_refusal,
+    self_check,
+)
 
 
 @contextmanager
@@ -147,10 +160,20 @@ class LearningRate:
 
 @dataclass
 class TrainingHistory:
-    """Mean training loss and wall-clock seconds of each epoch."""
+    """Mean training loss and wall-clock seconds of each epoch, and the road the steps took.
+
+    ``road`` is ``"fast"`` (the hand-derived step, :mod:`wordexperts.fast_step`) or
+    ``"autograd"``; ``road_reason`` says why (that the fast step covers the model and matched
+    autograd on a float64 batch; or why it was refused, or how it failed that self-check, or
+    ``fast=False``); ``fallback_steps`` counts the fast road's steps that went through autograd
+    because their softmax could underflow.
+    """
 
     loss: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    road: str = "autograd"
+    road_reason: str | None = None
+    fallback_steps: int = 0
 
 
 def train_epoch(
@@ -165,6 +188,7 @@ def train_epoch(
     learning_rate: LearningRate | None = None,
     weights: torch.Tensor | None = None,
     row_weights: torch.Tensor | None = None,
+    clip_grad_norm: float | None = None,
     **masked_logits_kwargs,
 ) -> float:
     """One shuffled pass over ``tokens`` ``(N, L)``; returns the mean loss over masked slots.
@@ -178,7 +202,9 @@ def train_epoch(
     This is the autograd road, with any ``optimizer``; :func:`train_mlm` takes the same rows
     steps through :class:`OnePassTraining` where it applies. ``learning_rate``, if given, sets
     every step's rate. ``row_weights`` ``(N,)`` (rows only): the epoch's rows are drawn with
-    replacement, in proportion to them (:func:`epoch_order`).
+    replacement, in proportion to them (:func:`epoch_order`). ``clip_grad_norm``, if given,
+    clips each step's gradients to that global L2 norm (``torch.nn.utils.clip_grad_norm_``).
+    A step whose loss is not finite raises :class:`TrainingDivergedError` before its update.
     """
     check_positive_int("batch_size", batch_size)
     model.train()
@@ -203,21 +229,26 @@ def train_epoch(
     n = tokens.shape[0] if batching == "rows" else copies.shape[0]
     order = epoch_order(n, generator, row_weights).to(tokens.device)
     total = 0.0
-    for start in range(0, n, batch_size):
+    for number, start in enumerate(range(0, n, batch_size), 1):
         index = order[start : start + batch_size]
         if batching == "rows":
             loss = model.mlm_loss_at(tokens[index], p, weights=weights, **masked_logits_kwargs)  # checked once, above
         else:
             logits = model(copies[index])  # (b, L, V)
             loss = cross_entropy(logits[torch.arange(index.numel()), slots[index]], targets[index])
+        value = loss.item()
+        if not math.isfinite(value):
+            raise diverged(value, step=number)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if clip_grad_norm is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
         if learning_rate is not None:
             rate = learning_rate.next()
             for group in optimizer.param_groups:
                 group["lr"] = rate
         optimizer.step()
-        total += loss.item() * index.numel()
+        total += value * index.numel()
     return total / n
 
 
@@ -266,6 +297,7 @@ def train_mlm(
     position_weights: object = None,
     row_weights: object = None,
     fast: bool | None = None,
+    clip_grad_norm: float | None = None,
     **masked_logits_kwargs,
 ) -> TrainingHistory:
     """Fit ``model`` in place with Adam on the masked-LM loss of ``positions`` (all by default).
@@ -296,8 +328,18 @@ def train_mlm(
     ``batching="rows"`` (and ``method`` absent, ``"auto"`` or ``"one_pass"``) through
     :class:`OnePassTraining`: the same steps with gradients derived by hand, 3-4x faster on
     CPU. With dropout off its losses match the autograd road's to rounding; with dropout on
-    they differ by the masks drawn (both seeded). ``fast=True`` insists on it (a
-    ``ValueError`` says why it does not apply), ``fast=False`` always takes autograd.
+    they differ by the masks drawn (both seeded). It takes that road only for the exact
+    modules and options it lists (:func:`~wordexperts.fast_step.fast_road_refusal`: a GELU in
+    place of the feed-forward ReLU, say, goes through autograd), and only once its gradients
+    have matched autograd's on one float64 batch (:func:`~wordexperts.fast_step.self_check`;
+    where they do not, a warning says so and training takes autograd). ``fast=True`` insists
+    on it (a ``ValueError`` says why it does not apply), ``fast=False`` always takes autograd.
+    The history's ``road`` and ``road_reason`` say which road ran and why.
+
+    ``clip_grad_norm`` (default ``None``: no clipping) scales each step's gradients to that
+    global L2 norm at most, as ``torch.nn.utils.clip_grad_norm_``, on both roads. A step whose
+    loss is NaN or infinite stops training with a :class:`TrainingDivergedError` (a
+    ``FloatingPointError``) naming the epoch and step, before that step's update.
 
     Examples:
         >>> from wordexperts import BidirectionalAttention
@@ -309,6 +351,11 @@ def train_mlm(
     """
     check_positive_int("epochs", epochs)
     check_positive_int("batch_size", batch_size)
+    if clip_grad_norm is not None and (
+        isinstance(clip_grad_norm, bool) or not isinstance(clip_grad_norm, numbers.Real)
+        or not 0 < clip_grad_norm < math.inf
+    ):
+        raise ConfigError(f"clip_grad_norm must be a positive number or None, got {clip_grad_norm!r}")
     members = list(model) if isinstance(model, (list, tuple, nn.ModuleList)) else [model]
     if not members:
         raise ValueError("train_mlm needs a model, or a non-empty list of members")
@@ -320,40 +367,62 @@ def train_mlm(
     refusals = (fast_road_refusal(member, batching, masked_logits_kwargs, tokens) for member in members)
     why_not = next((why for why in refusals if why), None)
     if fast and why_not is not None:
-        raise ValueError(f"fast=True: {why_not}")
-    fast = why_not is None and fast is not False
+        raise ConfigError(f"fast=True: {why_not}")
     p = check_positions(positions, tokens.shape[1], here)
     weights = None if position_weights is None else check_position_weights(position_weights, p, name="position_weights")
     row_weights = check_row_weights(row_weights, tokens.shape[0])
     if row_weights is not None and batching != "rows":
         raise ValueError("row_weights need batching='rows'")
-    if not fast:
-        optimizers = [make_optimizer(member, lr=lr, eps=eps) for member in members]
-    generator = torch.Generator().manual_seed(seed)
-    rows = tokens.shape[0] * (tokens.shape[1] if batching == "copies" else 1)
-    steps = epochs * math.ceil(rows / batch_size)
-    rates = [LearningRate(lr, schedule=lr_schedule, total_steps=steps) for _ in members]
-    history = TrainingHistory()
+    history = TrainingHistory(road_reason="fast=False" if fast is False else why_not)
     forked = [here.index if here.index is not None else torch.cuda.current_device()] if here.type == "cuda" else []
     with torch_threads(n_threads), torch.random.fork_rng(devices=forked):
+        if why_not is None and fast is not False:  # the road is decided once per run, not per step
+            disagreements = (self_check(member, tokens, p, weights) for member in members)
+            why_not = next((why for why in disagreements if why), None)
+            if why_not is not None:
+                if fast:
+                    raise ConfigError(f"fast=True: {why_not}")
+                warnings.warn(f"{why_not}; training through autograd instead", RuntimeWarning, stacklevel=2)
+                history.road_reason = why_not
+            else:
+                history.road = "fast"
+                history.road_reason = "the hand-derived step covers this model and matched autograd on a float64 batch"
+        fast = history.road == "fast"
+        if not fast:
+            optimizers = [make_optimizer(member, lr=lr, eps=eps) for member in members]
+        generator = torch.Generator().manual_seed(seed)
+        rows = tokens.shape[0] * (tokens.shape[1] if batching == "copies" else 1)
+        per_epoch = math.ceil(rows / batch_size)
+        rates = [LearningRate(lr, schedule=lr_schedule, total_steps=epochs * per_epoch) for _ in members]
         torch.manual_seed(seed)  # dropout
         if fast:
-            trainings = [OnePassTraining(member, tokens, p, lr=lr, eps=eps, weights=weights) for member in members]
+            trainings = [
+                OnePassTraining(member, tokens, p, lr=lr, eps=eps, weights=weights, clip_grad_norm=clip_grad_norm)
+                for member in members
+            ]
         bar = tqdm(range(epochs), desc="epochs", disable=not progress, leave=False)
         for epoch in bar:
             started = time.perf_counter()
-            if fast:  # the same shuffle as train_epoch's, shared by the members
-                order = epoch_order(tokens.shape[0], generator, row_weights).to(here)
-                losses = [t.epoch(order, batch_size, learning_rate=r) for t, r in zip(trainings, rates, strict=True)]
-            else:
-                losses = [
-                    train_epoch(
-                        member, optimizer, tokens, batch_size=batch_size, generator=generator, positions=positions,
-                        batching=batching, learning_rate=rate, weights=weights, row_weights=row_weights,
-                        **masked_logits_kwargs,
-                    )
-                    for member, optimizer, rate in zip(members, optimizers, rates, strict=True)
-                ]
+            try:
+                if fast:  # the same shuffle as train_epoch's, shared by the members
+                    order = epoch_order(tokens.shape[0], generator, row_weights).to(here)
+                    losses = [
+                        t.epoch(order, batch_size, learning_rate=r) for t, r in zip(trainings, rates, strict=True)
+                    ]
+                else:
+                    losses = [
+                        train_epoch(
+                            member, optimizer, tokens, batch_size=batch_size, generator=generator, positions=positions,
+                            batching=batching, learning_rate=rate, weights=weights, row_weights=row_weights,
+                            clip_grad_norm=clip_grad_norm, **masked_logits_kwargs,
+                        )
+                        for member, optimizer, rate in zip(members, optimizers, rates, strict=True)
+                    ]
+            except TrainingDivergedError as error:  # name the epoch, and the rate to lower
+                bar.close()
+                raise diverged(error.loss, epoch=epoch + 1, step=error.step, steps=per_epoch, lr=lr) from None
+            if fast:
+                history.fallback_steps = sum(t.fallback_steps for t in trainings)
             loss = sum(losses) / len(losses)
             history.seconds.append(time.perf_counter() - started)
             history.loss.append(loss)

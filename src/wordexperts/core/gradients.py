@@ -39,10 +39,12 @@ it is safe, and where it is not the caller takes the module's own path for that 
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 
 import torch
+from torch import nn
 
-from .attention import BidirectionalAttention
+from .attention import AttentionConfig, BidirectionalAttention, Block, MultiHeadAttention, Readout
 from .masking import check_position_weights
 
 # Denominators must stay above tiny ** 0.7 (float32: ~2e-27; float64: ~1e-216): below that,
@@ -50,9 +52,168 @@ from .masking import check_position_weights
 _NORMALISER_EXPONENT = 0.7
 
 
+# What the hand-derived step covers, listed: anything else is refused by name (fast_step_refusal),
+# so that a new block, positional kind, option or module cannot fall into a branch meant for another.
+HANDLED_BLOCKS = ("linear", "bert")
+HANDLED_POSITIONALS = ("learned", "sinusoidal", "none")
+HANDLED_INITS = ("torch", "keras")  # the initialisation changes the starting point, not the step
+HANDLED_OPTIONS = (  # every AttentionConfig field whose values the checks below cover
+    "vocab_size", "max_len", "d_model", "n_heads", "d_head", "n_layers", "block", "positional", "residual",
+    "d_ff", "dropout", "layer_norm_eps", "mask_token", "init", "n_levels",
+)
+HANDLED_DTYPES = (torch.float32, torch.float64)
+
+
+def _expected_modules(c: AttentionConfig) -> dict[str, tuple[type, dict[str, object]]]:
+    """Every submodule of a handled single-block model: name -> (exact type, attributes it must have)."""
+    d, inner = c.d_model, c.n_heads * c.d_head
+
+    def linear(n_in: int, n_out: int) -> tuple[type, dict[str, object]]:
+        return nn.Linear, {"in_features": n_in, "out_features": n_out}
+
+    embedding = {  # a padding row or a norm limit would change the embedding's gradient
+        "num_embeddings": c.n_tokens, "embedding_dim": d, "padding_idx": None, "max_norm": None,
+        "scale_grad_by_freq": False, "sparse": False,
+    }
+    modules = {
+        "": (BidirectionalAttention, {}),
+        "token_embedding": (nn.Embedding, embedding),
+        "blocks": (nn.ModuleList, {}),
+        "blocks.0": (Block, {}),
+        "blocks.0.attention": (MultiHeadAttention, {"n_heads": c.n_heads, "d_head": c.d_head}),
+        "blocks.0.attention.query": linear(d, inner),
+        "blocks.0.attention.key": linear(d, inner),
+        "blocks.0.attention.value": linear(d, inner),
+        "blocks.0.attention.output": linear(inner, d),
+        "blocks.0.readout": (Readout, {"block": c.block, "residual": c.residual or c.block == "bert"}),
+        "head": linear(d, c.vocab_size),
+    }
+    if c.block == "bert":
+        norm = {"normalized_shape": (d,), "eps": c.layer_norm_eps, "elementwise_affine": True}
+        modules |= {
+            "blocks.0.readout.dropout1": (nn.Dropout, {"p": c.dropout}),  # the masks are drawn at config.dropout
+            "blocks.0.readout.norm1": (nn.LayerNorm, norm),
+            "blocks.0.readout.ffn": (nn.Sequential, {}),
+            "blocks.0.readout.ffn.0": linear(d, c.d_ff),
+            "blocks.0.readout.ffn.1": (nn.ReLU, {}),
+            "blocks.0.readout.ffn.2": linear(c.d_ff, d),
+            "blocks.0.readout.dropout2": (nn.Dropout, {"p": c.dropout}),
+            "blocks.0.readout.norm2": (nn.LayerNorm, norm),
+        }
+    return modules
+
+
+def _expected_tensors(c: AttentionConfig) -> tuple[set[str], set[str]]:
+    """The names of a handled single-block model's parameters and buffers."""
+    parameters = {"token_embedding.weight", "head.weight", "head.bias"}
+    projections = ("query", "key", "value", "output")
+    parameters |= {f"blocks.0.attention.{m}.{p}" for m in projections for p in ("weight", "bias")}
+    if c.block == "bert":
+        parts = ("norm1", "ffn.0", "ffn.2", "norm2")
+        parameters |= {f"blocks.0.readout.{m}.{p}" for m in parts for p in ("weight", "bias")}
+    buffers = set()
+    (parameters if c.positional == "learned" else buffers).add("positional")
+    if c.n_levels:
+        parameters.add("level_embedding")
+        buffers.add("token_levels")
+    return parameters, buffers
+
+
+def _hooks(module: nn.Module) -> list[str]:
+    """The kinds of hook registered on ``module``: they change what autograd computes, not the hand-derived step."""
+    kinds = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+    return [kind.strip("_") for kind in kinds if getattr(module, kind, None)]
+
+
+def fast_step_refusal(model: object) -> str | None:
+    """Why :class:`OnePassGradients` does not apply to ``model``, or ``None`` when it does.
+
+    The step applies to what it lists and nothing else: a single-block
+    :class:`~.attention.BidirectionalAttention` (its exact type) with a block kind in
+    ``HANDLED_BLOCKS``, a positional kind in ``HANDLED_POSITIONALS``, no option of
+    :class:`~.attention.AttentionConfig` outside ``HANDLED_OPTIONS``, and exactly the
+    submodules such a model is built with, by exact type and settings (``nn.Linear`` with
+    biases, ``nn.LayerNorm`` with its affine part and the config's ``eps``, ``nn.Dropout`` at
+    the config's rate, ``nn.ReLU``, a plain ``nn.Embedding``), exactly its parameters and
+    buffers, all trainable and of one dtype in ``HANDLED_DTYPES``, no hooks and no method
+    replaced on an instance. Anything else (a GELU in the feed-forward layer, a new block kind,
+    a frozen parameter) is refused with its name. One walk over a dozen modules, made once
+    per training run.
+
+    Examples:
+        >>> model = BidirectionalAttention(vocab_size=6, max_len=4, d_model=8, n_heads=2, block="bert")
+        >>> fast_step_refusal(model) is None
+        True
+        >>> model.blocks[0].readout.ffn[1] = nn.GELU()
+        >>> fast_step_refusal(model)
+        'blocks.0.readout.ffn.1 is a GELU; the hand-derived step covers a ReLU there'
+    """
+    if type(model) is not BidirectionalAttention:
+        return f"the hand-derived step is for a single-block BidirectionalAttention, not a {type(model).__name__}"
+    c = model.config
+    if type(c) is not AttentionConfig:
+        return f"the hand-derived step knows AttentionConfig, not {type(c).__name__}"
+    unknown = [f.name for f in fields(c) if f.name not in HANDLED_OPTIONS]
+    if unknown:
+        return f"the hand-derived step does not handle the option(s) {unknown} of AttentionConfig"
+    if c.n_layers != 1:
+        return f"the hand-derived step is for a single-block BidirectionalAttention, this one has n_layers={c.n_layers}"
+    for option, handled in (("block", HANDLED_BLOCKS), ("positional", HANDLED_POSITIONALS), ("init", HANDLED_INITS)):
+        value = getattr(c, option)
+        if value not in handled:
+            return f"the hand-derived step handles {option} in {handled}, not {value!r}"
+    expected = _expected_modules(c)
+    for name, module in model.named_modules():
+        called = name or "the model"
+        if name not in expected:
+            return f"the hand-derived step does not cover the module {name} ({type(module).__name__})"
+        kind, settings = expected.pop(name)
+        if type(module) is not kind:
+            return f"{called} is a {type(module).__name__}; the hand-derived step covers a {kind.__name__} there"
+        for setting, value in settings.items():
+            found = getattr(module, setting, None)
+            if found != value:
+                return f"{called} has {setting}={found!r}; the hand-derived step covers {setting}={value!r}"
+        hooks = _hooks(module)
+        if hooks:
+            return f"{called} has {', '.join(hooks)}, which the hand-derived step would skip"
+        replaced = [key for key in vars(module) if callable(getattr(type(module), key, None))]
+        if replaced:
+            return f"{called} has {replaced} replaced on the instance, which the hand-derived step would skip"
+    if expected:
+        return f"the model lacks {sorted(expected)}, which the hand-derived step expects"
+    kinds = ("forward_hooks", "forward_pre_hooks", "backward_hooks", "backward_pre_hooks")
+    global_hooks = [f"global_{kind}" for kind in kinds if getattr(nn.modules.module, f"_global_{kind}", None)]
+    if global_hooks:
+        return f"global module hooks are registered ({', '.join(global_hooks)}), which the hand-derived step would skip"
+    parameters, buffers = _expected_tensors(c)
+    named = dict(model.named_parameters())
+    extra, missing = sorted(set(named) - parameters), sorted(parameters - set(named))
+    if extra:
+        return f"the hand-derived step does not cover the parameter(s) {extra}"
+    if missing:
+        return f"the model lacks the parameter(s) {missing}, which the hand-derived step expects"
+    if {name for name, _ in model.named_buffers()} != buffers:
+        return f"the hand-derived step covers the buffers {sorted(buffers)} only"
+    dtypes = {p.dtype for p in named.values()} | {b.dtype for b in model.buffers() if b.is_floating_point()}
+    if len(dtypes) != 1 or next(iter(dtypes)) not in HANDLED_DTYPES:
+        found = sorted(map(str, dtypes))
+        return f"the hand-derived step needs every parameter in one dtype of {HANDLED_DTYPES}, got {found}"
+    if len({p.device for p in named.values()} | {b.device for b in model.buffers()}) != 1:
+        return "the hand-derived step needs every parameter and buffer on one device"
+    for name, p in named.items():
+        if not p.requires_grad:
+            return f"the parameter {name} is frozen (requires_grad=False); the hand-derived step trains every parameter"
+        if getattr(p, "_backward_hooks", None) or getattr(p, "_post_accumulate_grad_hooks", None):
+            return f"the parameter {name} has gradient hooks, which the hand-derived step would skip"
+    if tuple(model.positional.shape) != (c.max_len, c.d_model):
+        return f"the positional table has shape {tuple(model.positional.shape)}, not (max_len, d_model)"
+    return None
+
+
 def fast_step_supported(model: object) -> bool:
-    """Whether :class:`OnePassGradients` applies: a single-block :class:`BidirectionalAttention`."""
-    return isinstance(model, BidirectionalAttention) and model.config.n_layers == 1
+    """Whether :class:`OnePassGradients` applies to ``model`` (see :func:`fast_step_refusal`)."""
+    return fast_step_refusal(model) is None
 
 
 def _layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float):
@@ -126,8 +287,9 @@ class OnePassGradients:
         words: torch.Tensor | None = None,
         weights: torch.Tensor | None = None,
     ) -> None:
-        if not fast_step_supported(model):
-            raise ValueError("the hand-derived one-pass gradients need a single-block BidirectionalAttention")
+        why_not = fast_step_refusal(model)
+        if why_not is not None:
+            raise ValueError(f"the hand-derived one-pass gradients do not apply: {why_not}")
         c = model.config
         if not 1 <= length <= c.max_len:
             raise ValueError(f"length must be in [1, max_len={c.max_len}], got {length}")
