@@ -212,3 +212,14 @@ def test_a_huge_threshold_changes_nothing(fast):
 def test_clip_grad_norm_is_checked(bad):
     with pytest.raises(ConfigError, match="clip_grad_norm must be a positive number or None"):
         train_mlm(fresh(), rows(20), epochs=1, clip_grad_norm=bad)
+
+
+def test_an_estimators_history_says_which_road_trained_it():
+    import numpy as np
+
+    from wordexperts import TrainingDivergedError, WordExpertsClassifier, WordExpertsError
+
+    rng = np.random.default_rng(0)
+    model = WordExpertsClassifier(epochs=2, random_state=0).fit(rng.normal(size=(60, 3)), rng.choice(["a", "b"], 60))
+    assert model.history_["road"] == "fast" and "matched autograd" in model.history_["road_reason"]
+    assert issubclass(TrainingDivergedError, WordExpertsError) and issubclass(TrainingDivergedError, FloatingPointError)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time each name load
         DataTypeError,
         MissingExtraError,
         ModelFileError,
+        TrainingDivergedError,
         WordExpertsError,
     )
     from .tabular import WordExpertsClassifier, WordExpertsImputer, WordExpertsRegressor, load
@@ -48,6 +49,7 @@ _HOMES = {
     "DataTypeError": "errors",
     "MissingExtraError": "errors",
     "ModelFileError": "errors",
+    "TrainingDivergedError": "errors",
     "WordExpertsError": "errors",
 }
 
@@ -78,6 +80,7 @@ __all__ = [
     "DataTypeError",
     "MissingExtraError",
     "ModelFileError",
+    "TrainingDivergedError",
     "WordExperts",
     "WordExpertsClassifier",
     "WordExpertsError",

@@ -15,7 +15,8 @@ classes are both, so ``except TypeError`` and ``except DataError`` each catch a 
     │   └── DataTypeError   (TypeError)    data of a kind that is not accepted (sparse, objects)
     ├── ConfigError         (ValueError)   a bad setting or parameter
     │   └── ConfigTypeError (TypeError)    a setting of the wrong type
-    └── MissingExtraError   (ImportError)  an optional extra that is not installed
+    ├── MissingExtraError   (ImportError)  an optional extra that is not installed
+    └── TrainingDivergedError (FloatingPointError) the training loss became NaN or infinite
 
 Examples
 --------
@@ -35,6 +36,7 @@ __all__ = [
     "DataTypeError",
     "MissingExtraError",
     "ModelFileError",
+    "TrainingDivergedError",
     "WordExpertsError",
 ]
 
@@ -65,3 +67,17 @@ class ConfigTypeError(ConfigError, TypeError):
 
 class MissingExtraError(WordExpertsError, ImportError):
     """An optional dependency that is not installed; the message names what to ``pip install``."""
+
+
+class TrainingDivergedError(WordExpertsError, FloatingPointError):
+    """The training loss became NaN or infinite: training stopped before that step's update.
+
+    ``loss`` is the value, ``epoch`` (1-based; ``None`` where the raiser does not know it) and
+    ``step`` (1-based, within the epoch) say where. The model keeps the parameters of the step
+    before. Both training roads raise it; :func:`wordexperts.fast_step.diverged` builds it.
+    The fix is the user's: a lower learning rate, or clipped gradients.
+    """
+
+    loss: float = float("nan")
+    epoch: int | None = None
+    step: int | None = None

@@ -26,20 +26,7 @@ import torch
 
 from .core.gradients import OnePassGradients, fast_step_refusal
 from .core.masking import MaskedLanguageModel
-from .errors import WordExpertsError
-
-
-class TrainingDivergedError(WordExpertsError, FloatingPointError):
-    """The training loss became NaN or infinite: training stopped before that step's update.
-
-    ``loss`` is the value, ``epoch`` (1-based; ``None`` where the raiser does not know it) and
-    ``step`` (1-based, within the epoch) say where. The model keeps the parameters of the step
-    before. Both roads raise it (the fast road and autograd); :func:`diverged` builds it.
-    """
-
-    loss: float = math.nan
-    epoch: int | None = None
-    step: int | None = None
+from .errors import TrainingDivergedError
 
 
 def diverged(

@@ -411,7 +411,7 @@ class _WordExpertsTable(BaseEstimator):
         self.models_ = members
         self.model_ = members[0]
         self.target_position_ = position
-        history: dict[str, list[float]] = {"loss": [], "val_loss": [], "seconds": []}
+        history: dict[str, Any] = {"loss": [], "val_loss": [], "seconds": []}
         copies = encoder.n_columns_ if params["batching"] == "copies" else 1
         epochs = epoch_budget(params["epochs"], n_rows=len(train_rows) * copies, batch_size=params["batch_size"])
         patience = resolve_patience(params["patience"], n_rows=len(train_rows) * copies, batch_size=params["batch_size"])
@@ -441,6 +441,7 @@ class _WordExpertsTable(BaseEstimator):
             position_weights=self._position_weights(params, encoder.n_columns_, position), row_weights=train_weights,
         )
         history["seconds"] = list(trained.seconds)
+        history["road"], history["road_reason"] = trained.road, trained.road_reason  # which training road ran
         restored = stopping.restore(ensemble)
         ensemble.eval()
         self.fit_seconds_ = time.perf_counter() - started
