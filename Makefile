@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: setup demo test base-demo verify bench clean
+.PHONY: setup demo test test-long base-demo verify bench clean
 
 setup: $(VENV)/.installed
 
@@ -21,6 +21,10 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# The property-based tests with 25 times CI's cases, new ones each run (docs/reliability.md).
+test-long: setup
+	WORDEXPERTS_HYPOTHESIS_SCALE=25 $(BIN)/python -m pytest -q tests/test_properties.py
 
 # What `pip install wordexperts` alone gives (no extras, not editable), in a second, throwaway
 # environment: `wordexperts demo` must run to exit 0 there and say what the [bench] extra adds.

@@ -1489,6 +1489,11 @@ class WordExpertsImputer(TransformerMixin, _WordExpertsTable):
         if self.round_integers:  # an integer column stays integer (a float one, once no cell is missing)
             for column in getattr(self, "integer_columns_", []):
                 before, after = frame[column].dtype, out[column]
+                values = pd.to_numeric(after, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+                present = values[~np.isnan(values)]
+                whole = np.array_equal(present, np.round(present)) and bool((np.abs(present) < 2**53).all())
+                if not whole:  # observed fractions or huge values: cast nothing, lose nothing
+                    continue
                 if isinstance(before, pd.api.extensions.ExtensionDtype) and before.kind in "iu":
                     out[column] = after.astype(before)
                 elif after.dtype.kind == "f" and before.kind in "iuf" and not after.isna().any():
