@@ -34,6 +34,17 @@ def _report_benchmark(args: argparse.Namespace, stem: str, title: str, result: d
         print_written(write_report(args.out, markdown, markdown_name=stem, data={stem: result}))
 
 
+def _report_runs(args: argparse.Namespace, stem: str, title: str, description: str, report: str, runs) -> None:
+    """Print ``report``; with ``--out``, also write ``STEM.md`` (title, command, description, report)
+    and ``runs.csv``."""
+    from wordexperts.reporting import write_report
+
+    print(report)
+    if args.out:
+        markdown = f"# {title}\n\nCommand: `{command_line(f'wordexperts bench {stem}')}`\n\n{description}\n\n{report}\n"
+        print_written(write_report(args.out, markdown, markdown_name=stem, tables={"runs": runs}))
+
+
 def _bench_masking(args: argparse.Namespace) -> int:
     from .time_masking import masking_report, time_masking
 
@@ -105,7 +116,7 @@ def _bench_defaults(args: argparse.Namespace) -> int:
 
 
 def _bench_importances(args: argparse.Namespace) -> int:
-    from wordexperts.reporting import markdown_table, write_report
+    from wordexperts.reporting import markdown_table
 
     from .importances import importance_stability
     from .tables import TASKS
@@ -115,24 +126,20 @@ def _bench_importances(args: argparse.Namespace) -> int:
     runs = importance_stability(tasks, seeds=seeds, threads=args.threads)
     summary = runs.groupby("method")[["spearman", "top_agrees"]].mean().reset_index()
     report = markdown_table(summary.round(3)) + "\n\nPer task:\n\n" + markdown_table(runs.round(3))
-    print(report)
-    if args.out:
-        markdown = (
-            "# How stable are feature importances and gates across seeds?\n\n"
-            f"Command: `{command_line('wordexperts bench importances')}`\n\n"
-            f"The default estimator fitted with seeds {list(seeds)} on each task's seed-0 training rows "
-            "(the same rows every time), 1 thread per fit. `spearman`: mean over seed pairs of the Spearman "
-            "correlation between the two rankings of the columns; `top_agrees`: share of seed pairs with the "
-            "same top column. `importance` is `feature_importances_` (permutation on the validation split); "
-            "`gates` the mean gate of the masked target on each column (`explain_summary`, summed over heads).\n\n"
-            f"{report}\n"
-        )
-        print_written(write_report(args.out, markdown, markdown_name="importances", tables={"runs": runs}))
+    description = (
+        f"The default estimator fitted with seeds {list(seeds)} on each task's seed-0 training rows "
+        "(the same rows every time), 1 thread per fit. `spearman`: mean over seed pairs of the Spearman "
+        "correlation between the two rankings of the columns; `top_agrees`: share of seed pairs with the "
+        "same top column. `importance` is `feature_importances_` (permutation on at most 2,000 of the fitted "
+        "rows); `gates` the mean gate of the masked target on each column (`explain_summary`, summed over heads)."
+    )
+    title = "How stable are feature importances and gates across seeds?"
+    _report_runs(args, "importances", title, description, report, runs)
     return 0
 
 
 def _bench_regression(args: argparse.Namespace) -> int:
-    from wordexperts.reporting import markdown_table, write_report
+    from wordexperts.reporting import markdown_table
 
     from .regression import regression_runs, regression_summary
     from .tables import TASKS, load_task
@@ -142,23 +149,19 @@ def _bench_regression(args: argparse.Namespace) -> int:
     tasks, seeds = (regressions[:1], range(1)) if args.quick else (args.tasks or regressions, range(args.seeds))
     runs = regression_runs(tasks, seeds=seeds, jobs=args.jobs, threads=args.threads)
     report = markdown_table(regression_summary(runs).round(3))
-    print(report)
-    if args.out:
-        markdown = (
-            "# The regressor: within-bin means and prediction intervals\n\n"
-            f"Command: `{command_line('wordexperts bench regression')}`\n\n"
-            f"The default WordExpertsRegressor with `within_bin` on and off, seeds {list(seeds)}, each task's "
-            "training rows; scored on its in-distribution test rows (`id`) and shifted rows (`ood`). "
-            "`inside_0.5` / `inside_0.9`: share of rows inside the 50% / 90% `predict_interval`. Means over "
-            "seeds; the last rows average the tasks.\n\n"
-            f"{report}\n"
-        )
-        print_written(write_report(args.out, markdown, markdown_name="regression", tables={"runs": runs}))
+    description = (
+        f"The default WordExpertsRegressor with `within_bin` on and off, seeds {list(seeds)}, each task's "
+        "training rows; scored on its in-distribution test rows (`id`) and shifted rows (`ood`). "
+        "`inside_0.5` / `inside_0.9`: share of rows inside the 50% / 90% `predict_interval`. Means over "
+        "seeds; the last rows average the tasks."
+    )
+    title = "The regressor: within-bin means and prediction intervals"
+    _report_runs(args, "regression", title, description, report, runs)
     return 0
 
 
 def _bench_categories(args: argparse.Namespace) -> int:
-    from wordexperts.reporting import markdown_table, write_report
+    from wordexperts.reporting import markdown_table
 
     from .defaults import sweep_max_categories
 
@@ -166,17 +169,12 @@ def _bench_categories(args: argparse.Namespace) -> int:
     values, seeds = ((30, 300), range(1)) if args.quick else (tuple(args.values), range(args.seeds))
     runs = sweep_max_categories(values, seeds=seeds)
     summary = runs.groupby("max_categories")[["fit_seconds", "accuracy", "kept"]].mean().reset_index()
+    description = (
+        "The default classifier on `zipf_table` (one 3,000-level column whose every level moves the "
+        f"target), 4,000 training and 2,000 test rows, seeds {list(seeds)}, 1 thread; means over seeds."
+    )
     report = markdown_table(summary.round(3))
-    print(report)
-    if args.out:
-        markdown = (
-            "# What max_categories buys and costs\n\n"
-            f"Command: `{command_line('wordexperts bench categories')}`\n\n"
-            "The default classifier on `zipf_table` (one 3,000-level column whose every level moves the "
-            f"target), 4,000 training and 2,000 test rows, seeds {list(seeds)}, 1 thread; means over seeds.\n\n"
-            f"{report}\n"
-        )
-        print_written(write_report(args.out, markdown, markdown_name="categories", tables={"runs": runs}))
+    _report_runs(args, "categories", "What max_categories buys and costs", description, report, runs)
     return 0
 
 
