@@ -43,6 +43,17 @@ def patience(text: str) -> int | str:
     return text if text == "auto" else positive_int(text)
 
 
+def positive_number(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
 def fraction(text: str) -> float:
     """argparse type: a number strictly between 0 and 1."""
     try:
@@ -134,6 +145,17 @@ def _read_data(args: argparse.Namespace):
 
 def _check_fit_options(args: argparse.Namespace) -> None:
     """Options that contradict each other or this machine, before the table is read."""
+    if args.checkpoint_dir is None and args.resume:
+        raise ConfigError("--resume goes on from the checkpoint in --checkpoint-dir: give --checkpoint-dir DIR")
+    if args.checkpoint_dir is not None:
+        from .checkpoints import parse_every
+
+        try:
+            parse_every(args.checkpoint_every)
+        except ConfigError:
+            raise ConfigError(
+                f"--checkpoint-every takes a number of steps (500) or seconds (60s, 5m), got {args.checkpoint_every!r}"
+            ) from None
     if args.preset == "paper":
         given = [
             flag
@@ -156,6 +178,7 @@ def _check_fit_options(args: argparse.Namespace) -> None:
 
 
 def _fit(args: argparse.Namespace) -> int:
+    from .checkpoints import FitInterrupted
     from .tabular import WordExpertsClassifier, WordExpertsImputer, WordExpertsRegressor
     from .tabular.columns import all_missing_columns, listing, require_columns, target_problem, weight_problem
     from .tabular.encoding import id_like_columns
@@ -245,6 +268,7 @@ def _fit(args: argparse.Namespace) -> int:
         "patience": args.patience,
         "validation_fraction": args.validation_fraction,
         "n_bins": args.n_bins,
+        "clip_grad_norm": args.clip_grad_norm,
         "categorical": categorical or None,
         "id_columns": [],  # identifiers were found and left out above, each named in a note
         "random_state": args.seed,
@@ -253,15 +277,34 @@ def _fit(args: argparse.Namespace) -> int:
         "progress": not args.quiet,
     }
     weights = None if weight is None else table[weight].astype("float64")
-    if task == "impute":
-        model = WordExpertsImputer(**settings).fit(features, sample_weight=weights)
-    elif task == "regression":
-        model = WordExpertsRegressor(**settings).fit(features, table[target], sample_weight=weights)
-    else:
-        model = WordExpertsClassifier(**settings, class_weight=args.class_weight)
-        model.fit(features, table[target], sample_weight=weights)
+    checkpoints = {}
+    if args.checkpoint_dir is not None:
+        checkpoints = {
+            "checkpoint_dir": args.checkpoint_dir, "resume": args.resume, "checkpoint_every": args.checkpoint_every
+        }
+    try:
+        if task == "impute":
+            model = WordExpertsImputer(**settings).fit(features, sample_weight=weights, **checkpoints)
+        elif task == "regression":
+            model = WordExpertsRegressor(**settings).fit(features, table[target], sample_weight=weights, **checkpoints)
+        else:
+            model = WordExpertsClassifier(**settings, class_weight=args.class_weight)
+            model.fit(features, table[target], sample_weight=weights, **checkpoints)
+    except FitInterrupted as stop:
+        kept = "no checkpoint was kept (add --checkpoint-dir DIR to be able to resume)"
+        if stop.checkpoint is not None:
+            kept = f"checkpoint kept in {stop.checkpoint.parent}: run the same command with --resume to go on"
+        print(
+            f"wordexperts fit: interrupted after epoch {stop.epoch}, step {stop.step} of {stop.steps}; {kept}; "
+            f"no model written",
+            file=sys.stderr,
+        )
+        return 130
     model.save(args.out)
     stopped = f", best epoch {model.best_epoch_}" if model.history_["val_loss"] else ""
+    resumed = model.history_.get("resumed_from")
+    if resumed is not None:
+        stopped += f", resumed at epoch {resumed['epoch']} step {resumed['step']}"
     print(
         f"fitted {kind} model on {len(table)} rows x {model.n_features_in_} columns "
         f"({model.n_epochs_} epochs{stopped}, {model.fit_seconds_:.1f} s, final training loss "
@@ -537,8 +580,31 @@ def _add_tables(commands) -> None:
         help="early stopping: share of the rows held out to watch the validation loss (default 0.1)",
     )
     fit.add_argument("--n-bins", type=positive_int, metavar="K", help="quantile bins per numeric column (default 10)")
+    fit.add_argument(
+        "--clip-grad-norm",
+        type=positive_number,
+        metavar="C",
+        help="clip each step's gradients to global L2 norm C (default: no clipping)",
+    )
     fit.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"], help="default cpu")
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    fit.add_argument(
+        "--checkpoint-dir",
+        metavar="DIR",
+        help="keep a training checkpoint in DIR (written whole, every --checkpoint-every and on Ctrl-C)",
+    )
+    fit.add_argument(
+        "--checkpoint-every",
+        default="60s",
+        metavar="N|Ts",
+        help="with --checkpoint-dir: every N steps (500) or T seconds (60s, 5m; default 60s)",
+    )
+    fit.add_argument(
+        "--resume",
+        action="store_true",
+        help="with --checkpoint-dir: go on from its checkpoint (same data and options); the model equals an "
+        "uninterrupted fit's",
+    )
     add_seed_threads(fit)
     fit.set_defaults(run=_fit)
 

@@ -182,35 +182,66 @@ class OnePassTraining:
         self.masks = DropoutMasks(rate, dtype=self.step.parameters[0].dtype, device=tokens.device) if rate else None
         self.fallback_steps = 0
 
-    def epoch(self, order: torch.Tensor, batch_size: int, *, learning_rate=None) -> float:
+    def epoch(
+        self, order: torch.Tensor, batch_size: int, *, learning_rate=None, start: int = 0, total: float = 0.0,
+        after_step=None,
+    ) -> float:
         """One pass over the rows in ``order`` ``(N,)``; returns the mean loss over masked slots.
 
         ``learning_rate`` (a :class:`~wordexperts.train.LearningRate`), if given, sets every step's rate.
+        ``start`` steps of the pass were taken already, with summed loss ``total`` (a resumed run);
+        ``after_step(number, total)``, if given, runs after each step's update (1-based ``number``).
         """
         self.model.train()
-        step, names = self.step, self.step.names
         keys, targets = self.keys.index_select(0, order), self.targets.index_select(0, order)  # (N, L + P), (N, P)
-        d, P, n = self.model.config.d_model, self.positions.numel(), order.numel()
-        total = 0.0
-        for number, start in enumerate(range(0, n, batch_size), 1):
+        n, P = order.numel(), self.positions.numel()
+        for number, begin in enumerate(range(start * batch_size, n, batch_size), start + 1):
             if learning_rate is not None:
                 self.adam.lr = learning_rate.next()
-            # Inference mode: no autograd bookkeeping at all, ~8% off a step of tiny operations.
-            with torch.inference_mode():
-                dropout = None if self.masks is None else self.masks(2, d, min(batch_size, n - start), P)  # (2, d, B, P)
-                loss, smallest, grads = step(keys[start : start + batch_size], targets[start : start + batch_size], dropout)
-                if step.normaliser_ok(smallest):  # False where the table holds a NaN: the autograd step names it
-                    value = loss.item()
-                    if not math.isfinite(value):
-                        raise diverged(value, step=number)
-                    tensors = [grads[name] for name in names]
-                    if self.clip_grad_norm is not None:
-                        clip_gradients_(tensors, self.clip_grad_norm)
-                    self.adam.step(tensors)
-                    total += value
-                    continue
-            total += self._autograd_step(order[start : start + batch_size], number)
+            total += self._step(keys, targets, order, begin, batch_size, number)
+            if after_step is not None:
+                after_step(number, total)
         return total / (n * P)
+
+    def _step(self, keys, targets, order, begin, batch_size, number) -> float:
+        """Step ``number``: the rows ``begin:begin + batch_size`` of the epoch's order; returns the summed loss."""
+        step, n = self.step, order.numel()
+        d, P = self.model.config.d_model, self.positions.numel()
+        # Inference mode: no autograd bookkeeping at all, ~8% off a step of tiny operations.
+        with torch.inference_mode():
+            dropout = None if self.masks is None else self.masks(2, d, min(batch_size, n - begin), P)  # (2, d, B, P)
+            loss, smallest, grads = step(keys[begin : begin + batch_size], targets[begin : begin + batch_size], dropout)
+            if step.normaliser_ok(smallest):  # False where the table holds a NaN: the autograd step names it
+                value = loss.item()
+                if not math.isfinite(value):
+                    raise diverged(value, step=number)
+                tensors = [grads[name] for name in step.names]
+                if self.clip_grad_norm is not None:
+                    clip_gradients_(tensors, self.clip_grad_norm)
+                self.adam.step(tensors)
+                return value
+        return self._autograd_step(order[begin : begin + batch_size], number)
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """What a checkpoint keeps of this road: Adam's moments and step count, the dropout stream, fallbacks."""
+        tensors = {"steps": self.adam.steps.clone()}
+        for i, (m, v) in enumerate(zip(self.adam.exp_avg, self.adam.exp_avg_sq, strict=True)):
+            tensors[f"exp_avg.{i}"], tensors[f"exp_avg_sq.{i}"] = m.clone(), v.clone()
+        document = {"fallback_steps": self.fallback_steps, "dropout": None}
+        if self.masks is not None and self.masks.device.type == "cpu":
+            document["dropout"] = self.masks._bits.state
+        return tensors, document
+
+    def load_state(self, tensors: dict[str, torch.Tensor], document: dict) -> None:
+        """Set the state :meth:`state` gave (moments copied into the tensors the fused update holds)."""
+        with torch.no_grad():
+            self.adam.steps.copy_(tensors["steps"])
+            for i, (m, v) in enumerate(zip(self.adam.exp_avg, self.adam.exp_avg_sq, strict=True)):
+                m.copy_(tensors[f"exp_avg.{i}"])
+                v.copy_(tensors[f"exp_avg_sq.{i}"])
+        self.fallback_steps = int(document["fallback_steps"])
+        if document.get("dropout") is not None:
+            self.masks._bits.state = document["dropout"]
 
     def _autograd_step(self, index: torch.Tensor, number: int) -> float:
         """Step ``number`` of an epoch through autograd and ``masked_logits``; returns the summed loss."""

@@ -21,12 +21,22 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .checkpoints import (
+    Checkpoints,
+    FitInterrupted,
+    InterruptFlag,
+    check_fingerprint,
+    digest_tensor,
+    numpy_state,
+    numpy_state_back,
+)
 from .checks import check_positive_int
 from .core.masking import (
     MaskedLanguageModel,
@@ -44,6 +54,10 @@ from .fast_step import (  # TrainingDivergedError: both roads raise it, and this
     fast_road_refusal,
     self_check,
 )
+
+CallerState = tuple[
+    Callable[[], tuple[dict[str, torch.Tensor], dict]], Callable[[dict[str, torch.Tensor], dict], None]
+]  # (save, load) of a caller's state kept in checkpoints: train_mlm(caller_state=)
 
 
 @contextmanager
@@ -119,6 +133,19 @@ class EarlyStopping:
             self._best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         return self.epochs - self.best_epoch >= self.patience
 
+    def state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """What a checkpoint keeps: the best epoch's weights, and the counts (a JSON document)."""
+        tensors = {} if self._best_state is None else {f"best.{k}": v for k, v in self._best_state.items()}
+        best_loss = self.best_loss if math.isfinite(self.best_loss) else None  # JSON has no infinity
+        return tensors, {"epochs": self.epochs, "best_epoch": self.best_epoch, "best_loss": best_loss}
+
+    def load_state(self, tensors: dict[str, torch.Tensor], document: dict) -> None:
+        """Set the state :meth:`state` gave."""
+        self.epochs, self.best_epoch = int(document["epochs"]), int(document["best_epoch"])
+        self.best_loss = math.inf if document["best_loss"] is None else float(document["best_loss"])
+        best = {k.removeprefix("best."): v for k, v in tensors.items() if k.startswith("best.")}
+        self._best_state = best or None
+
     def restore(self, model: nn.Module) -> bool:
         """Load the best epoch's weights into ``model``; ``False`` when no epoch improved."""
         if self._best_state is None:
@@ -166,7 +193,8 @@ class TrainingHistory:
     ``"autograd"``; ``road_reason`` says why (that the fast step covers the model and matched
     autograd on a float64 batch; or why it was refused, or how it failed that self-check, or
     ``fast=False``); ``fallback_steps`` counts the fast road's steps that went through autograd
-    because their softmax could underflow.
+    because their softmax could underflow. ``resumed_from``: where a run resumed from a
+    checkpoint went on (1-based epoch, and steps of it already taken), else ``None``.
     """
 
     loss: list[float] = field(default_factory=list)
@@ -174,6 +202,7 @@ class TrainingHistory:
     road: str = "autograd"
     road_reason: str | None = None
     fallback_steps: int = 0
+    resumed_from: dict | None = None  # {"epoch", "step"} (1-based; step 0: at the epoch's start) of a resumed run
 
 
 def train_epoch(
@@ -189,6 +218,10 @@ def train_epoch(
     weights: torch.Tensor | None = None,
     row_weights: torch.Tensor | None = None,
     clip_grad_norm: float | None = None,
+    order: torch.Tensor | None = None,
+    start: int = 0,
+    total: float = 0.0,
+    after_step: Callable[[int, float], None] | None = None,
     **masked_logits_kwargs,
 ) -> float:
     """One shuffled pass over ``tokens`` ``(N, L)``; returns the mean loss over masked slots.
@@ -205,6 +238,10 @@ def train_epoch(
     replacement, in proportion to them (:func:`epoch_order`). ``clip_grad_norm``, if given,
     clips each step's gradients to that global L2 norm (``torch.nn.utils.clip_grad_norm_``).
     A step whose loss is not finite raises :class:`TrainingDivergedError` before its update.
+
+    ``order``, if given, is the epoch's order of rows (or copies) instead of a fresh draw from
+    ``generator``; ``start`` steps of it were taken already, with summed loss ``total`` (a
+    resumed run); ``after_step(number, total)``, if given, runs after each step's update.
     """
     check_positive_int("batch_size", batch_size)
     model.train()
@@ -227,10 +264,10 @@ def train_epoch(
     if row_weights is not None and batching != "rows":
         raise ValueError("row weights need batching='rows'")
     n = tokens.shape[0] if batching == "rows" else copies.shape[0]
-    order = epoch_order(n, generator, row_weights).to(tokens.device)
-    total = 0.0
-    for number, start in enumerate(range(0, n, batch_size), 1):
-        index = order[start : start + batch_size]
+    if order is None:
+        order = epoch_order(n, generator, row_weights).to(tokens.device)
+    for number, begin in enumerate(range(start * batch_size, n, batch_size), start + 1):
+        index = order[begin : begin + batch_size]
         if batching == "rows":
             loss = model.mlm_loss_at(tokens[index], p, weights=weights, **masked_logits_kwargs)  # checked once, above
         else:
@@ -249,6 +286,8 @@ def train_epoch(
                 group["lr"] = rate
         optimizer.step()
         total += value * index.numel()
+        if after_step is not None:
+            after_step(number, total)
     return total / n
 
 
@@ -298,6 +337,8 @@ def train_mlm(
     row_weights: object = None,
     fast: bool | None = None,
     clip_grad_norm: float | None = None,
+    checkpoints: Checkpoints | None = None,
+    caller_state: CallerState | None = None,
     **masked_logits_kwargs,
 ) -> TrainingHistory:
     """Fit ``model`` in place with Adam on the masked-LM loss of ``positions`` (all by default).
@@ -341,6 +382,16 @@ def train_mlm(
     loss is NaN or infinite stops training with a :class:`TrainingDivergedError` (a
     ``FloatingPointError``) naming the epoch and step, before that step's update.
 
+    ``checkpoints`` (a :class:`~wordexperts.checkpoints.Checkpoints`), if given, writes the
+    run's whole state to one file every so many steps or seconds, and with ``resume=True``
+    goes on from it: the run then takes the very steps it would have taken uninterrupted
+    (bitwise, on CPU with the same threads). ``caller_state``: a pair ``(save, load)`` that
+    adds the caller's own state to each checkpoint (``save() -> (tensors, document)``, a JSON
+    document) and sets it back on resume (``load(tensors, document)``), before the first step.
+    Ctrl-C (in the main thread) stops training at the next step boundary, writes a checkpoint
+    if there are ``checkpoints``, and raises :class:`~wordexperts.checkpoints.FitInterrupted`
+    (a ``KeyboardInterrupt``) saying where it stopped; a second Ctrl-C interrupts at once.
+
     Examples:
         >>> from wordexperts import BidirectionalAttention
         >>> _ = torch.manual_seed(0)
@@ -374,9 +425,32 @@ def train_mlm(
     if row_weights is not None and batching != "rows":
         raise ValueError("row_weights need batching='rows'")
     history = TrainingHistory(road_reason="fast=False" if fast is False else why_not)
+    rows = tokens.shape[0] * (p.numel() if batching == "copies" else 1)  # what an epoch's order orders
+    per_epoch = math.ceil(rows / batch_size)
+    resumed = None
+    if checkpoints is not None:
+        fingerprint = {
+            "rows_digest": digest_tensor(tokens), "model": [repr(m.config) for m in members], "epochs": epochs,
+            "batch_size": batch_size, "lr": lr, "eps": eps, "seed": seed, "batching": batching,
+            "positions": p.tolist(), "lr_schedule": lr_schedule, "fast": fast, "clip_grad_norm": clip_grad_norm,
+            "position_weights": None if weights is None else weights.tolist(),
+            "row_weights": None if row_weights is None else digest_tensor(row_weights),
+            "masked_logits": repr(sorted(masked_logits_kwargs.items())), "threads": torch.get_num_threads()
+            if n_threads is None else n_threads,
+        }
+        resumed = checkpoints.read() if checkpoints.resume else None
+        if resumed is not None:
+            check_fingerprint(resumed[1]["fingerprint"], fingerprint, checkpoints.path)
+            saved, document = _by_prefix(resumed[0]), resumed[1]
+            for m, member in enumerate(members):
+                member.load_state_dict(saved[f"member.{m}"])
+            history.road, history.road_reason = document["road"], document["road_reason"]
+            if history.road == "fast" and why_not is not None:
+                raise ConfigError(f"the checkpoint's run took the hand-derived step, which now refuses: {why_not}")
     forked = [here.index if here.index is not None else torch.cuda.current_device()] if here.type == "cuda" else []
-    with torch_threads(n_threads), torch.random.fork_rng(devices=forked):
-        if why_not is None and fast is not False:  # the road is decided once per run, not per step
+    interrupt = InterruptFlag()
+    with torch_threads(n_threads), torch.random.fork_rng(devices=forked), interrupt.catching():
+        if resumed is None and why_not is None and fast is not False:  # the road is decided once per run
             disagreements = (self_check(member, tokens, p, weights) for member in members)
             why_not = next((why for why in disagreements if why), None)
             if why_not is not None:
@@ -391,8 +465,6 @@ def train_mlm(
         if not fast:
             optimizers = [make_optimizer(member, lr=lr, eps=eps) for member in members]
         generator = torch.Generator().manual_seed(seed)
-        rows = tokens.shape[0] * (tokens.shape[1] if batching == "copies" else 1)
-        per_epoch = math.ceil(rows / batch_size)
         rates = [LearningRate(lr, schedule=lr_schedule, total_steps=epochs * per_epoch) for _ in members]
         torch.manual_seed(seed)  # dropout
         if fast:
@@ -400,36 +472,136 @@ def train_mlm(
                 OnePassTraining(member, tokens, p, lr=lr, eps=eps, weights=weights, clip_grad_norm=clip_grad_norm)
                 for member in members
             ]
-        bar = tqdm(range(epochs), desc="epochs", disable=not progress, leave=False)
-        for epoch in bar:
-            started = time.perf_counter()
-            try:
-                if fast:  # the same shuffle as train_epoch's, shared by the members
-                    order = epoch_order(tokens.shape[0], generator, row_weights).to(here)
-                    losses = [
-                        t.epoch(order, batch_size, learning_rate=r) for t, r in zip(trainings, rates, strict=True)
-                    ]
+        where = {"epoch": 0, "member": 0, "step": 0, "total": 0.0, "losses": []}  # where the run stands
+        order_state = generator.get_state()  # the generator as it was before the current order was drawn
+        if resumed is not None:
+            where = {k: document[k] for k in where}
+            order_state = saved["rng"]["order"]
+            generator.set_state(order_state)
+            torch.set_rng_state(saved["rng"]["torch"])
+            if forked:
+                torch.cuda.set_rng_state(saved["rng"]["cuda"], forked[0])
+            for m, rate in enumerate(rates):
+                rate.steps = document["rate_steps"][m]
+                if fast:
+                    trainings[m].load_state(saved[f"road.{m}"], {
+                        **document["roads"][m], "dropout": numpy_state_back(document["roads"][m]["dropout"])
+                    })
                 else:
-                    losses = [
-                        train_epoch(
-                            member, optimizer, tokens, batch_size=batch_size, generator=generator, positions=positions,
-                            batching=batching, learning_rate=rate, weights=weights, row_weights=row_weights,
-                            clip_grad_norm=clip_grad_norm, **masked_logits_kwargs,
-                        )
-                        for member, optimizer, rate in zip(members, optimizers, rates, strict=True)
-                    ]
-            except TrainingDivergedError as error:  # name the epoch, and the rate to lower
-                bar.close()
-                raise diverged(error.loss, epoch=epoch + 1, step=error.step, steps=per_epoch, lr=lr) from None
-            if fast:
-                history.fallback_steps = sum(t.fallback_steps for t in trainings)
-            loss = sum(losses) / len(losses)
-            history.seconds.append(time.perf_counter() - started)
-            history.loss.append(loss)
-            stop = callback is not None and callback(epoch, loss)
-            if progress:
-                bar.set_postfix({"loss": f"{loss:.4f}", **(status() if status is not None else {})}, refresh=False)
-            if stop:
-                break
-        bar.close()
+                    state = optimizers[m].state_dict()
+                    state["state"] = _optimizer_moments(saved.get(f"road.{m}", {}))
+                    optimizers[m].load_state_dict(state)
+            history.loss, history.seconds = list(document["loss"]), list(document["seconds"])
+            history.resumed_from = {"epoch": where["epoch"] + 1, "step": where["step"]}
+            if caller_state is not None:
+                caller_state[1](saved.get("caller", {}), document["caller"])
+
+        def write_checkpoint(epoch: int, member: int, step: int, total: float, losses: list[float]) -> Path:
+            tensors = {"rng.order": order_state, "rng.torch": torch.get_rng_state()}
+            if forked:
+                tensors["rng.cuda"] = torch.cuda.get_rng_state(forked[0])
+            roads = []
+            for m, model in enumerate(members):
+                tensors.update({f"member.{m}.{k}": v.clone() for k, v in model.state_dict().items()})
+                if fast:
+                    road_tensors, road = trainings[m].state()
+                    road = {**road, "dropout": None if road["dropout"] is None else numpy_state(road["dropout"])}
+                else:
+                    road_tensors, road = _optimizer_tensors(optimizers[m]), {}
+                tensors.update({f"road.{m}.{k}": v for k, v in road_tensors.items()})
+                roads.append(road)
+            caller_tensors, caller_document = caller_state[0]() if caller_state is not None else ({}, {})
+            tensors.update({f"caller.{k}": v for k, v in caller_tensors.items()})
+            return checkpoints.write(tensors, {
+                "fingerprint": fingerprint, "epoch": epoch, "member": member, "step": step, "total": total,
+                "losses": losses, "rate_steps": [r.steps for r in rates], "roads": roads, "road": history.road,
+                "road_reason": history.road_reason, "loss": history.loss, "seconds": history.seconds,
+                "caller": caller_document,
+            })
+
+        bar = tqdm(range(where["epoch"], epochs), desc="epochs", disable=not progress, leave=False)
+        try:
+            for epoch in bar:
+                started = time.perf_counter()
+                first = epoch == where["epoch"]  # the epoch a resumed run goes on with
+                losses = list(where["losses"]) if first else []
+                if fast:  # one shuffle, shared by the members (train_epoch's draw)
+                    order_state = generator.get_state()
+                    order = epoch_order(tokens.shape[0], generator, row_weights).to(here)
+                for m in range(where["member"] if first else 0, len(members)):
+                    resuming = first and m == where["member"]
+                    start, total = (where["step"], where["total"]) if resuming else (0, 0.0)
+                    if not fast:  # each member its own shuffle, drawn in turn
+                        order_state = generator.get_state()
+                        order = epoch_order(rows, generator, row_weights).to(here)
+
+                    def after_step(number: int, total: float, epoch: int = epoch, m: int = m) -> None:
+                        kept = None
+                        if interrupt.raised or (checkpoints is not None and checkpoints.due()):
+                            kept = None if checkpoints is None else write_checkpoint(epoch, m, number, total, losses)
+                        if interrupt.raised:
+                            raise FitInterrupted(epoch=epoch + 1, step=number, steps=per_epoch, checkpoint=kept)
+
+                    if fast:
+                        losses.append(trainings[m].epoch(
+                            order, batch_size, learning_rate=rates[m], start=start, total=total, after_step=after_step
+                        ))
+                    else:
+                        losses.append(train_epoch(
+                            members[m], optimizers[m], tokens, batch_size=batch_size, generator=generator,
+                            positions=positions, batching=batching, learning_rate=rates[m], weights=weights,
+                            row_weights=row_weights, clip_grad_norm=clip_grad_norm, order=order, start=start,
+                            total=total, after_step=after_step, **masked_logits_kwargs,
+                        ))
+                if fast:
+                    history.fallback_steps = sum(t.fallback_steps for t in trainings)
+                loss = sum(losses) / len(losses)
+                history.seconds.append(time.perf_counter() - started)
+                history.loss.append(loss)
+                stop = callback is not None and callback(epoch, loss)
+                if progress:
+                    bar.set_postfix({"loss": f"{loss:.4f}", **(status() if status is not None else {})}, refresh=False)
+                if stop:
+                    break
+                if interrupt.raised:  # Ctrl-C during the callback: stop at the next epoch's start
+                    kept = None
+                    if checkpoints is not None and epoch + 1 < epochs:
+                        kept = write_checkpoint(epoch + 1, 0, 0, 0.0, [])
+                    raise FitInterrupted(epoch=epoch + 1, step=per_epoch, steps=per_epoch, checkpoint=kept)
+        except TrainingDivergedError as error:  # name the epoch, and the rate to lower
+            raise diverged(error.loss, epoch=epoch + 1, step=error.step, steps=per_epoch, lr=lr) from None
+        finally:
+            bar.close()
     return history
+
+
+def _by_prefix(tensors: dict[str, torch.Tensor]) -> dict:
+    """Flat names ``"a.b.c"`` as nested dicts ``{"a": {"b": {"c": tensor}}}``, two levels deep at most
+    (``member.0.<state_dict key>`` keeps its key whole)."""
+    nested: dict = {}
+    for name, tensor in tensors.items():
+        head, _, rest = name.partition(".")
+        if head in ("member", "road"):
+            index, _, key = rest.partition(".")
+            nested.setdefault(f"{head}.{index}", {})[key] = tensor
+        else:
+            nested.setdefault(head, {})[rest] = tensor
+    return nested
+
+
+def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    """A torch optimizer's per-parameter state as flat tensors ``"<param index>.<key>"``."""
+    return {
+        f"{i}.{key}": value.clone()
+        for i, state in optimizer.state_dict()["state"].items()
+        for key, value in state.items()
+    }
+
+
+def _optimizer_moments(tensors: dict[str, torch.Tensor]) -> dict[int, dict[str, torch.Tensor]]:
+    """:func:`_optimizer_tensors` undone: the ``"state"`` of an optimizer's state dict."""
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for name, tensor in tensors.items():
+        i, _, key = name.partition(".")
+        state.setdefault(int(i), {})[key] = tensor
+    return state

@@ -60,7 +60,10 @@ Our defaults, and why:
   :func:`~.encoding.same_categories`: answers on one scale, the paper's binned features), which
   share one, as the paper's encoding does: on the paper's simulation (2 seeds) that lifted the
   defaults from 0.272 to 0.396 on 5/0.9/0; no table of the real suite qualifies;
-- one intra-op thread: at tabular sizes, more threads than one made steps slower.
+- one intra-op thread: at tabular sizes, more threads than one made steps slower;
+- no gradient clipping (``clip_grad_norm=None``); a training loss that turns NaN or infinite
+  stops the fit with a :class:`~wordexperts.errors.TrainingDivergedError` naming the epoch and
+  step, and ``clip_grad_norm=1.0`` (a global L2 norm) or a lower ``lr`` is the usual fix.
 
 What scikit-learn users reach for:
 
@@ -109,6 +112,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .. import files
+from ..checkpoints import DEFAULT_EVERY, Checkpoints
 from ..checks import check_positive_int, is_int
 from ..core import AttentionConfig, BidirectionalAttention, to_experts
 from ..errors import ConfigError, DataError, ModelFileError
@@ -131,13 +135,13 @@ PRESETS: dict[str | None, dict[str, Any]] = {
         d_model=32, n_heads=4, d_ff=64, n_layers=1, dropout=0.1, init="keras", lr=3e-3, eps=1e-7,
         epochs="auto", lr_schedule="cosine", batch_size=128, batching="rows", early_stopping=True,
         validation_fraction=0.1, patience=20, n_bins=10, shared_vocabulary="auto", n_members=1, n_levels=10,
-        target_share=0.3,
+        target_share=0.3, clip_grad_norm=None,
     ),
     "paper": dict(
         d_model=20, n_heads=5, d_ff=5, n_layers=1, dropout=0.1, init="keras", lr=1e-3, eps=1e-7,
         epochs=200, lr_schedule="constant", batch_size=128, batching="rows", early_stopping=False,
         validation_fraction=0.1, patience=20, n_bins=10, shared_vocabulary=True, n_members=1, n_levels=0,
-        target_share="uniform",
+        target_share="uniform", clip_grad_norm=None,
     ),
 }
 
@@ -219,6 +223,15 @@ def resolve_patience(patience: int | str, *, n_rows: int, batch_size: int) -> in
     if patience != "auto":
         return int(patience)
     return max(MIN_PATIENCE, math.ceil(PATIENCE_STEPS / math.ceil(n_rows / batch_size)))
+
+
+def _checkpoints(directory: object, resume: object, every: object) -> Checkpoints | None:
+    """``fit``'s checkpoint arguments, checked before any work (``None``: no checkpoints)."""
+    if directory is None:
+        if resume is not False:
+            raise ConfigError("resume=True needs checkpoint_dir, the folder of the checkpoint to resume from")
+        return None
+    return Checkpoints(directory, every=every, resume=resume)
 
 
 def _resolve_seed(random_state: object) -> int:
@@ -355,6 +368,7 @@ class _WordExpertsTable(BaseEstimator):
         bins: dict | None = None,
         split_ties: list[str] | None = None,
         sample_weight: np.ndarray | None = None,
+        checkpoints: Checkpoints | None = None,
     ) -> None:
         """Encode ``table`` (features, then the target if any), build the model, train it.
 
@@ -370,7 +384,8 @@ class _WordExpertsTable(BaseEstimator):
             self._check_rows(table)
             if np.ptp(sample_weight) == 0:
                 sample_weight = None  # equal weights: the plain shuffle
-        seed = _resolve_seed(self.random_state)
+        recorded = None if checkpoints is None or self.random_state is not None else checkpoints.recorded_seed()
+        seed = _resolve_seed(self.random_state) if recorded is None else recorded
         bins = {**(self.bins or {}), **(bins or {})}
         features = table.drop(columns=[target]) if target else table
         ignored = self._identifiers(features, categorical)
@@ -433,15 +448,25 @@ class _WordExpertsTable(BaseEstimator):
                 return {}
             return {"val_loss": f"{history['val_loss'][-1]:.4f}", "best_epoch": str(stopping.best_epoch)}
 
+        def save_state() -> tuple[dict, dict]:
+            tensors, document = stopping.state()
+            return tensors, {"stopping": document, "loss": history["loss"], "val_loss": history["val_loss"]}
+
+        def load_state(tensors: dict, document: dict) -> None:
+            stopping.load_state(tensors, document["stopping"])
+            history["loss"], history["val_loss"] = list(document["loss"]), list(document["val_loss"])
+
         started = time.perf_counter()
         trained = train_mlm(
             members, train_tokens, epochs=epochs, batch_size=params["batch_size"], lr=params["lr"],
             eps=params["eps"], batching=params["batching"], seed=seed, n_threads=self.n_threads,
             progress=self.progress, callback=on_epoch, status=status, lr_schedule=params["lr_schedule"],
             position_weights=self._position_weights(params, encoder.n_columns_, position), row_weights=train_weights,
+            clip_grad_norm=params["clip_grad_norm"], checkpoints=checkpoints, caller_state=(save_state, load_state),
         )
         history["seconds"] = list(trained.seconds)
         history["road"], history["road_reason"] = trained.road, trained.road_reason  # which training road ran
+        history["resumed_from"] = trained.resumed_from
         restored = stopping.restore(ensemble)
         ensemble.eval()
         self.fit_seconds_ = time.perf_counter() - started
@@ -806,6 +831,9 @@ def _checked(params: dict) -> dict:
                 "pass target_share='uniform' with it"
             )
     params["target_share"] = share
+    clip = params["clip_grad_norm"]
+    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, numbers.Real) or not 0 < clip < math.inf):
+        raise ConfigError(f"clip_grad_norm must be a positive number or None (no clipping), got {clip!r}")
     if not is_int(params["n_levels"]) or params["n_levels"] < 0:
         raise ConfigError(f"n_levels must be an int >= 0, got {params['n_levels']!r}")
     params["n_levels"] = int(params["n_levels"])
@@ -954,6 +982,7 @@ class WordExpertsClassifier(ClassifierMixin, _WordExpertsTable):
         n_members: int | None = None,
         n_levels: int | None = None,
         target_share: float | str | None = None,
+        clip_grad_norm: float | None = None,
         max_categories: int = 300,
         categorical: list[str] | None = None,
         id_columns: str | list[str] | None = "auto",
@@ -986,6 +1015,7 @@ class WordExpertsClassifier(ClassifierMixin, _WordExpertsTable):
         self.n_members = n_members
         self.n_levels = n_levels
         self.target_share = target_share
+        self.clip_grad_norm = clip_grad_norm
         self.max_categories = max_categories
         self.categorical = categorical
         self.id_columns = id_columns
@@ -996,13 +1026,23 @@ class WordExpertsClassifier(ClassifierMixin, _WordExpertsTable):
         self.verbose = verbose
         self.class_weight = class_weight
 
-    def fit(self, X: object, y: object, sample_weight: object = None) -> WordExpertsClassifier:
+    def fit(
+        self, X: object, y: object, sample_weight: object = None, *, checkpoint_dir: object = None,
+        resume: bool = False, checkpoint_every: int | str = DEFAULT_EVERY,
+    ) -> WordExpertsClassifier:
         """Fit on ``X`` ``(n_rows, n_features)`` and labels ``y`` ``(n_rows,)``.
 
         ``sample_weight`` ``(n_rows,)``, non-negative: a row of weight 0 is left out as if absent;
         the others are drawn in proportion to their weight in every epoch, and weigh the
         validation loss. ``class_weight`` multiplies into them.
+
+        ``checkpoint_dir``: a folder where training keeps a checkpoint, written every
+        ``checkpoint_every`` steps (an int) or seconds (``"60s"``, ``"5m"``) and on Ctrl-C;
+        ``resume=True`` goes on from it (:mod:`wordexperts.checkpoints`), and the fitted model
+        equals an uninterrupted fit's, bitwise on CPU with the same seed and threads.
+        ``random_state=None`` then takes the seed the checkpoint's run drew.
         """
+        checkpoints = _checkpoints(checkpoint_dir, resume, checkpoint_every)
         frame = self._input_frame(X, reset=True)
         self._check_rows(frame)
         self.target_name_ = _target_name(y, frame.columns)
@@ -1026,7 +1066,10 @@ class WordExpertsClassifier(ClassifierMixin, _WordExpertsTable):
             by_class = compute_sample_weight(self.class_weight, y)
             weights = by_class if weights is None else weights * by_class
         table = frame.assign(**{TARGET: pd.Series(y, index=frame.index, dtype=object)})
-        self._fit_table(table, target=TARGET, categorical=[TARGET, *(self.categorical or [])], sample_weight=weights)
+        self._fit_table(
+            table, target=TARGET, categorical=[TARGET, *(self.categorical or [])], sample_weight=weights,
+            checkpoints=checkpoints,
+        )
         self.classes_ = np.asarray(self.encoder_.categories_[TARGET], dtype=classes.dtype)
         return self
 
@@ -1102,6 +1145,7 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
         n_members: int | None = None,
         n_levels: int | None = None,
         target_share: float | str | None = None,
+        clip_grad_norm: float | None = None,
         max_categories: int = 300,
         categorical: list[str] | None = None,
         id_columns: str | list[str] | None = "auto",
@@ -1135,6 +1179,7 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
         self.n_members = n_members
         self.n_levels = n_levels
         self.target_share = target_share
+        self.clip_grad_norm = clip_grad_norm
         self.max_categories = max_categories
         self.categorical = categorical
         self.id_columns = id_columns
@@ -1145,13 +1190,23 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
         self.verbose = verbose
         self.within_bin = within_bin
 
-    def fit(self, X: object, y: object, sample_weight: object = None) -> WordExpertsRegressor:
+    def fit(
+        self, X: object, y: object, sample_weight: object = None, *, checkpoint_dir: object = None,
+        resume: bool = False, checkpoint_every: int | str = DEFAULT_EVERY,
+    ) -> WordExpertsRegressor:
         """Fit on ``X`` ``(n_rows, n_features)`` and a numeric ``y`` ``(n_rows,)``.
 
         ``sample_weight`` ``(n_rows,)``, non-negative: a row of weight 0 is left out as if absent;
         the others are drawn in proportion to their weight in every epoch, weigh the validation
         loss and the within-bin regressions.
+
+        ``checkpoint_dir``: a folder where training keeps a checkpoint, written every
+        ``checkpoint_every`` steps (an int) or seconds (``"60s"``, ``"5m"``) and on Ctrl-C;
+        ``resume=True`` goes on from it (:mod:`wordexperts.checkpoints`), and the fitted model
+        equals an uninterrupted fit's, bitwise on CPU with the same seed and threads.
+        ``random_state=None`` then takes the seed the checkpoint's run drew.
         """
+        checkpoints = _checkpoints(checkpoint_dir, resume, checkpoint_every)
         frame = self._input_frame(X, reset=True)
         self._check_rows(frame)
         self.target_name_ = _target_name(y, frame.columns)
@@ -1170,7 +1225,7 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
         target_bins = self.target_bins if self.target_bins is not None else self.resolved_params()["n_bins"]
         self._fit_table(
             table, target=TARGET, categorical=list(self.categorical or []), bins={TARGET: target_bins},
-            split_ties=[TARGET], sample_weight=weights,
+            split_ties=[TARGET], sample_weight=weights, checkpoints=checkpoints,
         )
         self.within_bin_ = self._within_bin_resolved()
         if self.within_bin_:
@@ -1379,6 +1434,7 @@ class WordExpertsImputer(TransformerMixin, _WordExpertsTable):
         n_members: int | None = None,
         n_levels: int | None = None,
         target_share: float | str | None = None,
+        clip_grad_norm: float | None = None,
         max_categories: int = 300,
         categorical: list[str] | None = None,
         id_columns: str | list[str] | None = "auto",
@@ -1413,6 +1469,7 @@ class WordExpertsImputer(TransformerMixin, _WordExpertsTable):
         self.n_members = n_members
         self.n_levels = n_levels
         self.target_share = target_share
+        self.clip_grad_norm = clip_grad_norm
         self.max_categories = max_categories
         self.categorical = categorical
         self.id_columns = id_columns
@@ -1425,14 +1482,27 @@ class WordExpertsImputer(TransformerMixin, _WordExpertsTable):
         self.round_integers = round_integers
         self.numeric_fill = numeric_fill
 
-    def fit(self, X: object, y: object = None, sample_weight: object = None) -> WordExpertsImputer:
+    def fit(
+        self, X: object, y: object = None, sample_weight: object = None, *, checkpoint_dir: object = None,
+        resume: bool = False, checkpoint_every: int | str = DEFAULT_EVERY,
+    ) -> WordExpertsImputer:
         """Fit on ``X`` ``(n_rows, n_columns)``; ``y`` is ignored. ``sample_weight`` ``(n_rows,)``,
-        non-negative: rows of weight 0 are left out, the others drawn in proportion to their weight."""
+        non-negative: rows of weight 0 are left out, the others drawn in proportion to their weight.
+
+        ``checkpoint_dir``: a folder where training keeps a checkpoint, written every
+        ``checkpoint_every`` steps (an int) or seconds (``"60s"``, ``"5m"``) and on Ctrl-C;
+        ``resume=True`` goes on from it (:mod:`wordexperts.checkpoints`), and the fitted model
+        equals an uninterrupted fit's, bitwise on CPU with the same seed and threads.
+        ``random_state=None`` then takes the seed the checkpoint's run drew.
+        """
+        checkpoints = _checkpoints(checkpoint_dir, resume, checkpoint_every)
         frame = self._input_frame(X, reset=True)
         self._check_rows(frame)
         weights = _as_sample_weight(sample_weight, n_rows=len(frame))
         self._numeric_fill()  # bad settings fail before any work
-        self._fit_table(frame, target=None, categorical=list(self.categorical or []), sample_weight=weights)
+        self._fit_table(
+            frame, target=None, categorical=list(self.categorical or []), sample_weight=weights, checkpoints=checkpoints
+        )
         self.integer_columns_, self.heavy_tailed_columns_ = [], []
         for column, kind in self.encoder_.kinds_.items():
             if kind != "numeric" or column in self.encoder_.ignored_columns():
