@@ -49,6 +49,7 @@ _HOMES = {
     "DataTypeError": "errors",
     "MissingExtraError": "errors",
     "ModelFileError": "errors",
+    "PeerFailedError": "errors",
     "TrainingDivergedError": "errors",
     "WordExpertsError": "errors",
 }
@@ -80,6 +81,7 @@ __all__ = [
     "DataTypeError",
     "MissingExtraError",
     "ModelFileError",
+    "PeerFailedError",
     "TrainingDivergedError",
     "WordExperts",
     "WordExpertsClassifier",

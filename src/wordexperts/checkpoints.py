@@ -147,8 +147,9 @@ class Checkpoints:
 
 def check_fingerprint(recorded: dict, current: dict, path: Path) -> None:
     """Refuse to resume a run whose settings or rows differ from the checkpoint's, naming the first."""
+    loose = ("threads", "processes")  # change the rounding, not the run
     for name in sorted(set(recorded) | set(current)):
-        if name == "threads":
+        if name in loose:
             continue
         if recorded.get(name) != current.get(name):
             what = "the training rows" if name == "rows_digest" else f"{name}"
@@ -157,12 +158,13 @@ def check_fingerprint(recorded: dict, current: dict, path: Path) -> None:
                 f"(checkpoint {recorded.get(name)!r}, now {current.get(name)!r}). Resume with the same data "
                 f"and settings, or train afresh (resume=False, or another checkpoint folder)"
             )
-    if recorded.get("threads") != current.get("threads"):
-        warnings.warn(
-            f"resuming with {current.get('threads')} threads where the checkpoint's run had "
-            f"{recorded.get('threads')}: the result is as good, but not bitwise the uninterrupted run's",
-            RuntimeWarning, stacklevel=3,
-        )
+    for name in loose:
+        if recorded.get(name, 1) != current.get(name, 1):
+            warnings.warn(
+                f"resuming with {current.get(name, 1)} {name} where the checkpoint's run had "
+                f"{recorded.get(name, 1)}: the result is as good, but not bitwise the uninterrupted run's",
+                RuntimeWarning, stacklevel=3,
+            )
 
 
 class FitInterrupted(KeyboardInterrupt):

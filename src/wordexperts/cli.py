@@ -300,11 +300,25 @@ def _fit(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
-    model.save(args.out)
+    processes = model.history_.get("processes", 1)
+    if processes > 1:  # under torchrun: rank 0 writes and reports, the others wait to hear it went well
+        from .distributed import Distributed, rank_zero_writes
+
+        world = Distributed.from_environment()
+        with rank_zero_writes(world) as writer:
+            if writer:
+                model.save(args.out)
+        world.close()
+        if not writer:
+            return 0
+    else:
+        model.save(args.out)
     stopped = f", best epoch {model.best_epoch_}" if model.history_["val_loss"] else ""
     resumed = model.history_.get("resumed_from")
     if resumed is not None:
         stopped += f", resumed at epoch {resumed['epoch']} step {resumed['step']}"
+    if processes > 1:
+        stopped += f", {processes} processes"
     print(
         f"fitted {kind} model on {len(table)} rows x {model.n_features_in_} columns "
         f"({model.n_epochs_} epochs{stopped}, {model.fit_seconds_:.1f} s, final training loss "

@@ -36,6 +36,7 @@ __all__ = [
     "DataTypeError",
     "MissingExtraError",
     "ModelFileError",
+    "PeerFailedError",
     "TrainingDivergedError",
     "WordExpertsError",
 ]
@@ -81,3 +82,17 @@ class TrainingDivergedError(WordExpertsError, FloatingPointError):
     loss: float = float("nan")
     epoch: int | None = None
     step: int | None = None
+
+
+class PeerFailedError(WordExpertsError, RuntimeError):
+    """Training over processes stopped: another rank failed, died or stopped answering.
+
+    ``rank`` is this process's rank, ``failed`` the ranks known to have failed (from the
+    reports they left, :meth:`wordexperts.distributed.Distributed.announce_failures`; empty
+    where a peer died without one, killed by a signal or out of memory), ``reports`` their
+    messages by rank. The message names them; the cause is in the failed rank's own output.
+    """
+
+    def __init__(self, message: str, *, rank: int, failed=(), reports: dict | None = None) -> None:
+        super().__init__(message)
+        self.rank, self.failed, self.reports = rank, tuple(failed), dict(reports or {})

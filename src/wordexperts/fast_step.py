@@ -26,6 +26,14 @@ import torch
 
 from .core.gradients import OnePassGradients, fast_step_refusal
 from .core.masking import MaskedLanguageModel
+from .distributed import (
+    Distributed,
+    all_reduce_gradients_,
+    all_reduce_module_gradients_,
+    shard,
+    shard_part,
+    shared_dropout,
+)
 from .errors import TrainingDivergedError
 
 
@@ -168,9 +176,11 @@ class OnePassTraining:
         eps: float,
         weights: torch.Tensor | None = None,
         clip_grad_norm: float | None = None,
+        world: Distributed | None = None,
     ):
         self.model, self.tokens, self.positions, self.weights = model, tokens, positions, weights
         self.clip_grad_norm = clip_grad_norm
+        self.world = Distributed() if world is None else world
         self.step = OnePassGradients(
             model, length=tokens.shape[1], positions=positions, words=observed_words(model, tokens), weights=weights
         )
@@ -204,18 +214,30 @@ class OnePassTraining:
         return total / (n * P)
 
     def _step(self, keys, targets, order, begin, batch_size, number) -> float:
-        """Step ``number``: the rows ``begin:begin + batch_size`` of the epoch's order; returns the summed loss."""
-        step, n = self.step, order.numel()
+        """Step ``number``: the rows ``begin:begin + batch_size`` of the epoch's order; returns the summed loss.
+
+        Over processes (``world``), this rank computes its :func:`~wordexperts.distributed.shard`
+        of the batch, with its part of the whole batch's dropout masks, and the gradients and
+        loss are summed over the ranks before the checks and the update, as one process makes them.
+        """
+        step, world, n = self.step, self.world, order.numel()
         d, P = self.model.config.d_model, self.positions.numel()
+        rows = min(batch_size, n - begin)
+        part, count = shard_part(rows, world)  # this rank's rows of the batch: all of them in one process
+        part = slice(begin + part.start, begin + part.stop)
         # Inference mode: no autograd bookkeeping at all, ~8% off a step of tiny operations.
         with torch.inference_mode():
-            dropout = None if self.masks is None else self.masks(2, d, min(batch_size, n - begin), P)  # (2, d, B, P)
-            loss, smallest, grads = step(keys[begin : begin + batch_size], targets[begin : begin + batch_size], dropout)
+            dropout = None if self.masks is None else self.masks(2, d, rows, P)  # (2, d, B, P)
+            if world.active:
+                dropout = None if dropout is None else dropout[:, :, part.start - begin : part.stop - begin]
+            loss, smallest, grads = step(keys[part], targets[part], dropout)
             if step.normaliser_ok(smallest):  # False where the table holds a NaN: the autograd step names it
-                value = loss.item()
+                tensors = [grads[name] for name in step.names]
+                value = all_reduce_gradients_(
+                    tensors, world, count=count * P, total=rows * P, reduction="mean", loss_sum=loss
+                )
                 if not math.isfinite(value):
                     raise diverged(value, step=number)
-                tensors = [grads[name] for name in step.names]
                 if self.clip_grad_norm is not None:
                     clip_gradients_(tensors, self.clip_grad_norm)
                 self.adam.step(tensors)
@@ -245,13 +267,18 @@ class OnePassTraining:
 
     def _autograd_step(self, index: torch.Tensor, number: int) -> float:
         """Step ``number`` of an epoch through autograd and ``masked_logits``; returns the summed loss."""
-        model = self.model
+        model, world, P = self.model, self.world, self.positions.numel()
         model.zero_grad(set_to_none=True)
-        loss = model.mlm_loss_at(self.tokens[index], self.positions, weights=self.weights, method="one_pass")
-        value = loss.item()
+        mine = shard(index, world)
+        with shared_dropout(model, world, mine):
+            loss = model.mlm_loss_at(self.tokens[mine.index], self.positions, weights=self.weights, method="one_pass")
+        loss.backward()
+        value = all_reduce_module_gradients_(
+            model, world, count=mine.count * P, total=mine.rows * P, reduction="mean",
+            loss_sum=loss.item() * (mine.count * P),
+        )
         if not math.isfinite(value):
             raise diverged(value, step=number)
-        loss.backward()
         named = dict(model.named_parameters())
         with torch.inference_mode():
             grads = [named[name].grad for name in self.step.names]
@@ -260,7 +287,7 @@ class OnePassTraining:
             self.adam.step(grads)
         model.zero_grad(set_to_none=True)
         self.fallback_steps += 1
-        return value * (index.numel() * self.positions.numel())
+        return value
 
 
 SELF_CHECK_ROWS = 16  # rows of the batch self_check compares on

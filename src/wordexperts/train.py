@@ -46,6 +46,15 @@ from .core.masking import (
     cross_entropy,
     expand_masked,
 )
+from .distributed import (
+    Distributed,
+    all_reduce_module_gradients_,
+    broadcast_,
+    rank_zero_decides,
+    rank_zero_writes,
+    shard,
+    shared_dropout,
+)
 from .errors import ConfigError
 from .fast_step import (  # TrainingDivergedError: both roads raise it, and this module is its public home
     OnePassTraining,
@@ -222,6 +231,7 @@ def train_epoch(
     start: int = 0,
     total: float = 0.0,
     after_step: Callable[[int, float], None] | None = None,
+    world: Distributed | None = None,
     **masked_logits_kwargs,
 ) -> float:
     """One shuffled pass over ``tokens`` ``(N, L)``; returns the mean loss over masked slots.
@@ -242,8 +252,11 @@ def train_epoch(
     ``order``, if given, is the epoch's order of rows (or copies) instead of a fresh draw from
     ``generator``; ``start`` steps of it were taken already, with summed loss ``total`` (a
     resumed run); ``after_step(number, total)``, if given, runs after each step's update.
+    ``world`` (:class:`~wordexperts.distributed.Distributed`): over processes, this rank
+    computes its shard of each batch and the ranks sum gradients and losses before the step.
     """
     check_positive_int("batch_size", batch_size)
+    world = Distributed() if world is None else world
     model.train()
     tokens = model.check_tokens(tokens)
     p = check_positions(positions, tokens.shape[1], tokens.device)
@@ -268,16 +281,29 @@ def train_epoch(
         order = epoch_order(n, generator, row_weights).to(tokens.device)
     for number, begin in enumerate(range(start * batch_size, n, batch_size), start + 1):
         index = order[begin : begin + batch_size]
-        if batching == "rows":
-            loss = model.mlm_loss_at(tokens[index], p, weights=weights, **masked_logits_kwargs)  # checked once, above
-        else:
-            logits = model(copies[index])  # (b, L, V)
-            loss = cross_entropy(logits[torch.arange(index.numel()), slots[index]], targets[index])
-        value = loss.item()
-        if not math.isfinite(value):
-            raise diverged(value, step=number)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        mine = shard(index, world)  # this rank's rows of the batch: all of them in one process
+        with shared_dropout(model, world, mine):
+            if batching == "rows":
+                loss = model.mlm_loss_at(tokens[mine.index], p, weights=weights, **masked_logits_kwargs)  # checked above
+            else:
+                logits = model(copies[mine.index])  # (b, L, V)
+                loss = cross_entropy(logits[torch.arange(mine.index.numel()), slots[mine.index]], targets[mine.index])
+        if not world.active:
+            value = loss.item()
+            if not math.isfinite(value):
+                raise diverged(value, step=number)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+        else:  # the ranks' gradients and losses summed: the whole batch's, on every rank, before the checks
+            units = p.numel() if batching == "rows" else 1  # masked slots a row stands for
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            value = all_reduce_module_gradients_(
+                model, world, count=mine.count * units, total=mine.rows * units, reduction="mean",
+                loss_sum=loss.item() * mine.count * units,
+            ) / (mine.rows * units)
+            if not math.isfinite(value):
+                raise diverged(value, step=number)
         if clip_grad_norm is not None:
             nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
         if learning_rate is not None:
@@ -339,6 +365,7 @@ def train_mlm(
     clip_grad_norm: float | None = None,
     checkpoints: Checkpoints | None = None,
     caller_state: CallerState | None = None,
+    world: Distributed | None = None,
     **masked_logits_kwargs,
 ) -> TrainingHistory:
     """Fit ``model`` in place with Adam on the masked-LM loss of ``positions`` (all by default).
@@ -392,6 +419,13 @@ def train_mlm(
     if there are ``checkpoints``, and raises :class:`~wordexperts.checkpoints.FitInterrupted`
     (a ``KeyboardInterrupt``) saying where it stopped; a second Ctrl-C interrupts at once.
 
+    ``world`` (:class:`~wordexperts.distributed.Distributed`, say ``from_environment()`` under
+    ``torchrun``): data-parallel training over processes. Every rank holds the model and all
+    of ``tokens`` and draws the same shuffles; each computes its part of every batch, the
+    ranks sum their gradients and losses, and all take the same step, so the run equals one
+    process's to float rounding (docs/distributed.md). Rank 0 alone writes checkpoints;
+    stopping decisions are rank 0's. ``None``: one process.
+
     Examples:
         >>> from wordexperts import BidirectionalAttention
         >>> _ = torch.manual_seed(0)
@@ -407,6 +441,7 @@ def train_mlm(
         or not 0 < clip_grad_norm < math.inf
     ):
         raise ConfigError(f"clip_grad_norm must be a positive number or None, got {clip_grad_norm!r}")
+    world = Distributed() if world is None else world
     members = list(model) if isinstance(model, (list, tuple, nn.ModuleList)) else [model]
     if not members:
         raise ValueError("train_mlm needs a model, or a non-empty list of members")
@@ -436,7 +471,7 @@ def train_mlm(
             "position_weights": None if weights is None else weights.tolist(),
             "row_weights": None if row_weights is None else digest_tensor(row_weights),
             "masked_logits": repr(sorted(masked_logits_kwargs.items())), "threads": torch.get_num_threads()
-            if n_threads is None else n_threads,
+            if n_threads is None else n_threads, "processes": world.world_size,
         }
         resumed = checkpoints.read() if checkpoints.resume else None
         if resumed is not None:
@@ -447,12 +482,16 @@ def train_mlm(
             history.road, history.road_reason = document["road"], document["road_reason"]
             if history.road == "fast" and why_not is not None:
                 raise ConfigError(f"the checkpoint's run took the hand-derived step, which now refuses: {why_not}")
+    for member in members:  # every rank starts from rank 0's weights (a no-op for one process)
+        broadcast_([*member.parameters(), *member.buffers()], world)
     forked = [here.index if here.index is not None else torch.cuda.current_device()] if here.type == "cuda" else []
     interrupt = InterruptFlag()
     with torch_threads(n_threads), torch.random.fork_rng(devices=forked), interrupt.catching():
         if resumed is None and why_not is None and fast is not False:  # the road is decided once per run
             disagreements = (self_check(member, tokens, p, weights) for member in members)
             why_not = next((why for why in disagreements if why), None)
+            if not rank_zero_decides(why_not is None, world) and why_not is None:  # every rank takes rank 0's road
+                why_not = "rank 0's self-check of the hand-derived step failed"
             if why_not is not None:
                 if fast:
                     raise ConfigError(f"fast=True: {why_not}")
@@ -469,7 +508,9 @@ def train_mlm(
         torch.manual_seed(seed)  # dropout
         if fast:
             trainings = [
-                OnePassTraining(member, tokens, p, lr=lr, eps=eps, weights=weights, clip_grad_norm=clip_grad_norm)
+                OnePassTraining(
+                    member, tokens, p, lr=lr, eps=eps, weights=weights, clip_grad_norm=clip_grad_norm, world=world
+                )
                 for member in members
             ]
         where = {"epoch": 0, "member": 0, "step": 0, "total": 0.0, "losses": []}  # where the run stands
@@ -512,12 +553,15 @@ def train_mlm(
                 roads.append(road)
             caller_tensors, caller_document = caller_state[0]() if caller_state is not None else ({}, {})
             tensors.update({f"caller.{k}": v for k, v in caller_tensors.items()})
-            return checkpoints.write(tensors, {
-                "fingerprint": fingerprint, "epoch": epoch, "member": member, "step": step, "total": total,
-                "losses": losses, "rate_steps": [r.steps for r in rates], "roads": roads, "road": history.road,
-                "road_reason": history.road_reason, "loss": history.loss, "seconds": history.seconds,
-                "caller": caller_document,
-            })
+            with rank_zero_writes(world) as writer:  # the other ranks wait, and learn if the write failed
+                if not writer:
+                    return checkpoints.path
+                return checkpoints.write(tensors, {
+                    "fingerprint": fingerprint, "epoch": epoch, "member": member, "step": step, "total": total,
+                    "losses": losses, "rate_steps": [r.steps for r in rates], "roads": roads, "road": history.road,
+                    "road_reason": history.road_reason, "loss": history.loss, "seconds": history.seconds,
+                    "caller": caller_document,
+                })
 
         bar = tqdm(range(where["epoch"], epochs), desc="epochs", disable=not progress, leave=False)
         try:
@@ -536,10 +580,11 @@ def train_mlm(
                         order = epoch_order(rows, generator, row_weights).to(here)
 
                     def after_step(number: int, total: float, epoch: int = epoch, m: int = m) -> None:
-                        kept = None
-                        if interrupt.raised or (checkpoints is not None and checkpoints.due()):
+                        kept, stop = None, rank_zero_decides(interrupt.raised, world) if world.active else interrupt.raised
+                        due = checkpoints is not None and checkpoints.due()
+                        if stop or (rank_zero_decides(due, world) if world.active else due):
                             kept = None if checkpoints is None else write_checkpoint(epoch, m, number, total, losses)
-                        if interrupt.raised:
+                        if stop:
                             raise FitInterrupted(epoch=epoch + 1, step=number, steps=per_epoch, checkpoint=kept)
 
                     if fast:
@@ -551,19 +596,19 @@ def train_mlm(
                             members[m], optimizers[m], tokens, batch_size=batch_size, generator=generator,
                             positions=positions, batching=batching, learning_rate=rates[m], weights=weights,
                             row_weights=row_weights, clip_grad_norm=clip_grad_norm, order=order, start=start,
-                            total=total, after_step=after_step, **masked_logits_kwargs,
+                            total=total, after_step=after_step, world=world, **masked_logits_kwargs,
                         ))
                 if fast:
                     history.fallback_steps = sum(t.fallback_steps for t in trainings)
                 loss = sum(losses) / len(losses)
                 history.seconds.append(time.perf_counter() - started)
                 history.loss.append(loss)
-                stop = callback is not None and callback(epoch, loss)
+                stop = rank_zero_decides(callback is not None and bool(callback(epoch, loss)), world)
                 if progress:
                     bar.set_postfix({"loss": f"{loss:.4f}", **(status() if status is not None else {})}, refresh=False)
                 if stop:
                     break
-                if interrupt.raised:  # Ctrl-C during the callback: stop at the next epoch's start
+                if rank_zero_decides(interrupt.raised, world):  # Ctrl-C during the callback: stop at the next epoch
                     kept = None
                     if checkpoints is not None and epoch + 1 < epochs:
                         kept = write_checkpoint(epoch + 1, 0, 0, 0.0, [])
