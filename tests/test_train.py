@@ -1,5 +1,6 @@
 import copy
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ import torch
 
 from wordexperts import BidirectionalAttention, to_experts
 from wordexperts.demo import copy_task
+from wordexperts.errors import ConfigError
 from wordexperts.fast_step import DropoutMasks, FusedAdam, OnePassTraining
 from wordexperts.train import resolve_device, torch_threads, train_mlm
 
@@ -88,8 +90,14 @@ def test_device_argument_moves_the_model():
 
 def test_devices():
     assert resolve_device("cpu") == torch.device("cpu")
-    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
-    with pytest.raises(ValueError, match="device must be"):
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    said = [str(w.message) for w in seen]
+    assert said == ([] if torch.cuda.is_available() else [
+        "device='auto': no CUDA GPU here (or this torch build has no CUDA), so this runs on the CPU"
+    ])
+    with pytest.raises(ConfigError, match="device must be"):
         resolve_device("tpu")
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):

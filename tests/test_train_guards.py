@@ -223,3 +223,55 @@ def test_an_estimators_history_says_which_road_trained_it():
     model = WordExpertsClassifier(epochs=2, random_state=0).fit(rng.normal(size=(60, 3)), rng.choice(["a", "b"], 60))
     assert model.history_["road"] == "fast" and "matched autograd" in model.history_["road_reason"]
     assert issubclass(TrainingDivergedError, WordExpertsError) and issubclass(TrainingDivergedError, FloatingPointError)
+
+
+# ---- out of device memory: the same step in pieces ----
+
+
+@pytest.mark.parametrize("fast", [None, False], ids=["fast-road", "autograd"])
+def test_a_step_out_of_memory_goes_on_in_pieces_with_the_same_result(monkeypatch, fast):
+    """A device that cannot hold a batch of more than 20 rows (simulated: torch.cuda.OutOfMemoryError on the CPU):
+    the steps go on in pieces of at most 20 rows, with a warning, and train what whole batches train."""
+    from wordexperts.core.gradients import OnePassGradients
+
+    tokens = torch.randint(0, 6, (150, 4), generator=torch.Generator().manual_seed(0))
+
+    def model():
+        torch.manual_seed(0)
+        return BidirectionalAttention(vocab_size=6, max_len=4, d_model=8, n_heads=2, block="bert", dropout=0.0)
+
+    expected = model()
+    train_mlm(expected, tokens, epochs=2, batch_size=64, fast=fast, n_threads=1)
+    step, loss_at = OnePassGradients.__call__, BidirectionalAttention.mlm_loss_at
+
+    def small_step(self, keys, *args, **kwargs):
+        if keys.shape[0] > 20:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return step(self, keys, *args, **kwargs)
+
+    def small_loss(self, x, *args, **kwargs):
+        if x.shape[0] > 20:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return loss_at(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(OnePassGradients, "__call__", small_step)
+    monkeypatch.setattr(BidirectionalAttention, "mlm_loss_at", small_loss)
+    trained = model()
+    with pytest.warns(RuntimeWarning, match="ran out of memory on cpu: its batch of 64 rows now goes in 2 pieces"):
+        history = train_mlm(trained, tokens, epochs=2, batch_size=64, fast=fast, n_threads=1)
+    assert history.road == ("fast" if fast is None else "autograd")
+    for name, value in expected.state_dict().items():
+        assert torch.allclose(trained.state_dict()[name], value, atol=1e-5), name
+
+
+def test_a_step_that_cannot_fit_one_row_is_an_error(monkeypatch):
+    from wordexperts.core.gradients import OnePassGradients
+
+    def no_memory(self, *args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(OnePassGradients, "__call__", no_memory)
+    monkeypatch.setattr("wordexperts.train.self_check", lambda *args: None)  # its float64 batch would run out first
+    model = BidirectionalAttention(vocab_size=6, max_len=4, d_model=8, n_heads=2, block="bert", dropout=0.0)
+    with pytest.warns(RuntimeWarning), pytest.raises(torch.cuda.OutOfMemoryError, match="even one row at a time"):
+        train_mlm(model, torch.randint(0, 6, (8, 4)), epochs=1, batch_size=8, n_threads=1)

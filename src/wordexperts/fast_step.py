@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -191,6 +192,7 @@ class OnePassTraining:
         rate = c.dropout if c.block == "bert" else 0.0
         self.masks = DropoutMasks(rate, dtype=self.step.parameters[0].dtype, device=tokens.device) if rate else None
         self.fallback_steps = 0
+        self.pieces = 1  # pieces a step's rows are computed in: doubled each time the device runs out of memory
 
     def epoch(
         self, order: torch.Tensor, batch_size: int, *, learning_rate=None, start: int = 0, total: float = 0.0,
@@ -230,7 +232,12 @@ class OnePassTraining:
             dropout = None if self.masks is None else self.masks(2, d, rows, P)  # (2, d, B, P)
             if world.active:
                 dropout = None if dropout is None else dropout[:, :, part.start - begin : part.stop - begin]
-            loss, smallest, grads = step(keys[part], targets[part], dropout)
+            while True:
+                try:
+                    loss, smallest, grads = self._gradients(keys[part], targets[part], dropout)
+                    break
+                except torch.cuda.OutOfMemoryError:  # the same step in twice the pieces
+                    self.pieces = out_of_memory(self.pieces, part.stop - part.start, self.tokens.device)
             if step.normaliser_ok(smallest):  # False where the table holds a NaN: the autograd step names it
                 tensors = [grads[name] for name in step.names]
                 value = all_reduce_gradients_(
@@ -243,6 +250,27 @@ class OnePassTraining:
                 self.adam.step(tensors)
                 return value
         return self._autograd_step(order[begin : begin + batch_size], number)
+
+    def _gradients(self, keys, targets, dropout):
+        """The step's ``(summed loss, smallest weight, gradients of the mean)`` over these rows, in
+        ``self.pieces`` pieces (one, unless the device ran out of memory): the same sums, piece by piece."""
+        if self.pieces == 1:
+            return self.step(keys, targets, dropout)
+        rows, total, smallest, summed = keys.shape[0], 0.0, None, None
+        for piece in torch.arange(rows).tensor_split(self.pieces):
+            if piece.numel() == 0:
+                continue
+            cut = slice(int(piece[0]), int(piece[-1]) + 1)
+            loss, low, grads = self.step(keys[cut], targets[cut], None if dropout is None else dropout[:, :, cut])
+            share = (cut.stop - cut.start) / rows  # a piece's mean gradient, weighed by its rows
+            total += float(loss)
+            smallest = low if smallest is None else torch.minimum(torch.as_tensor(smallest), torch.as_tensor(low))
+            if summed is None:
+                summed = {name: g * share for name, g in grads.items()}
+            else:
+                for name, g in grads.items():
+                    summed[name].add_(g, alpha=share)
+        return total, smallest, summed
 
     def state(self) -> tuple[dict[str, torch.Tensor], dict]:
         """What a checkpoint keeps of this road: Adam's moments and step count, the dropout stream, fallbacks."""
@@ -288,6 +316,23 @@ class OnePassTraining:
         model.zero_grad(set_to_none=True)
         self.fallback_steps += 1
         return value
+
+
+def out_of_memory(pieces: int, rows: int, device: torch.device) -> int:
+    """After a step ran out of device memory: twice the ``pieces``, with a warning (an error past one row each)."""
+    if pieces >= rows:
+        raise torch.cuda.OutOfMemoryError(
+            f"a training step ran out of memory on {device} even one row at a time: the model is too large for it"
+        )
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    warnings.warn(
+        f"a training step ran out of memory on {device}: its batch of {rows} rows now goes in {2 * pieces} pieces "
+        f"of about {math.ceil(rows / (2 * pieces))} rows (the same step, summed piece by piece; slower). A smaller "
+        f"batch_size avoids it",
+        RuntimeWarning, stacklevel=4,
+    )
+    return 2 * pieces
 
 
 SELF_CHECK_ROWS = 16  # rows of the batch self_check compares on

@@ -61,6 +61,7 @@ from .fast_step import (  # TrainingDivergedError: both roads raise it, and this
     TrainingDivergedError,
     diverged,
     fast_road_refusal,
+    out_of_memory,
     self_check,
 )
 
@@ -88,16 +89,27 @@ def torch_threads(n_threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"cpu"``, ``"cuda"`` (an error if CUDA is absent) or ``"auto"`` (CUDA when available)."""
+def resolve_device(device: str | torch.device, *, warn: bool = True) -> torch.device:
+    """``"cpu"``, ``"cuda"`` (an error if CUDA is absent) or ``"auto"`` (CUDA when available).
+
+    ``"auto"`` on a machine without CUDA (or a torch build without it) gives the CPU, with a
+    ``RuntimeWarning`` saying so unless ``warn=False``.
+    """
     if isinstance(device, torch.device):
         device = str(device)
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if warn:
+            warnings.warn(
+                "device='auto': no CUDA GPU here (or this torch build has no CUDA), so this runs on the CPU",
+                RuntimeWarning, stacklevel=2,
+            )
+        return torch.device("cpu")
+    if not isinstance(device, str) or not (device == "cpu" or device.startswith("cuda")):
+        raise ConfigError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was asked for but CUDA is not available; use 'cpu' or 'auto'")
-    if not (device == "cpu" or device.startswith("cuda")):
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}")
+        raise ConfigError(f"device={device!r} was asked for but CUDA is not available; use 'cpu' or 'auto'")
     return torch.device(device)
 
 
@@ -279,22 +291,27 @@ def train_epoch(
     n = tokens.shape[0] if batching == "rows" else copies.shape[0]
     if order is None:
         order = epoch_order(n, generator, row_weights).to(tokens.device)
+    pieces = 1  # pieces a step's rows are computed in: doubled each time the device runs out of memory
     for number, begin in enumerate(range(start * batch_size, n, batch_size), start + 1):
         index = order[begin : begin + batch_size]
-        mine = shard(index, world)  # this rank's rows of the batch: all of them in one process
-        with shared_dropout(model, world, mine):
+
+        def loss_of(rows: torch.Tensor) -> torch.Tensor:  # the mean loss over these rows' (or copies') slots
             if batching == "rows":
-                loss = model.mlm_loss_at(tokens[mine.index], p, weights=weights, **masked_logits_kwargs)  # checked above
-            else:
-                logits = model(copies[mine.index])  # (b, L, V)
-                loss = cross_entropy(logits[torch.arange(mine.index.numel()), slots[mine.index]], targets[mine.index])
+                return model.mlm_loss_at(tokens[rows], p, weights=weights, **masked_logits_kwargs)  # checked above
+            logits = model(copies[rows])  # (b, L, V)
+            return cross_entropy(logits[torch.arange(rows.numel()), slots[rows]], targets[rows])
+
         if not world.active:
-            value = loss.item()
-            if not math.isfinite(value):
-                raise diverged(value, step=number)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            while True:
+                try:
+                    value = _backward_in_pieces(loss_of, index, pieces, optimizer, number)
+                    break
+                except torch.cuda.OutOfMemoryError:  # the same step in twice the pieces
+                    pieces = out_of_memory(pieces, index.numel(), tokens.device)
         else:  # the ranks' gradients and losses summed: the whole batch's, on every rank, before the checks
+            mine = shard(index, world)  # this rank's rows of the batch
+            with shared_dropout(model, world, mine):
+                loss = loss_of(mine.index)
             units = p.numel() if batching == "rows" else 1  # masked slots a row stands for
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -315,6 +332,35 @@ def train_epoch(
         if after_step is not None:
             after_step(number, total)
     return total / n
+
+
+def _backward_in_pieces(
+    loss_of: Callable[[torch.Tensor], torch.Tensor], index: torch.Tensor, pieces: int,
+    optimizer: torch.optim.Optimizer, number: int,
+) -> float:
+    """The gradient of the mean loss over ``index``'s rows, left in ``.grad``, computed in ``pieces``
+    pieces (each piece's loss weighed by its share of the rows); returns the mean loss. A loss
+    that is not finite raises :class:`TrainingDivergedError` (step ``number``) before any update."""
+    optimizer.zero_grad(set_to_none=True)
+    if pieces == 1:
+        loss = loss_of(index)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise diverged(value, step=number)
+        loss.backward()
+        return value
+    value = 0.0
+    for piece in index.tensor_split(pieces):
+        if piece.numel() == 0:
+            continue
+        share = piece.numel() / index.numel()
+        loss = loss_of(piece)
+        part = loss.item()
+        if not math.isfinite(part):
+            raise diverged(part, step=number)
+        (loss * share).backward()
+        value += part * share
+    return value
 
 
 def epoch_order(n: int, generator: torch.Generator, row_weights: torch.Tensor | None = None) -> torch.Tensor:

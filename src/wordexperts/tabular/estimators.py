@@ -752,7 +752,14 @@ class _WordExpertsTable(BaseEstimator):
         self.encoder_ = TableEncoder.from_dict(document["encoder"])
         k = fitted.get("n_members", 1)  # files of 0.4 hold one model
         # A model fitted on a GPU opens on a machine without one, on the CPU.
-        device = resolve_device("auto" if self.device != "cpu" else "cpu") if device is None else resolve_device(device)
+        if device is None and self.device != "cpu" and not torch.cuda.is_available():
+            warnings.warn(
+                f"this model was fitted with device={self.device!r}; no CUDA GPU here, so it runs on the CPU",
+                RuntimeWarning, stacklevel=3,
+            )
+        device = resolve_device("auto" if self.device != "cpu" else "cpu", warn=False) if device is None else (
+            resolve_device(device)
+        )
         members = []
         tensors = {name: t for name, t in tensors.items() if not name.startswith(EXTRA)}
         for i in range(k):
