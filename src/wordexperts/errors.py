@@ -33,6 +33,7 @@ __all__ = [
     "ConfigError",
     "ConfigTypeError",
     "DataError",
+    "DataNotFoundError",
     "DataTypeError",
     "MissingExtraError",
     "ModelFileError",
@@ -52,6 +53,10 @@ class ModelFileError(WordExpertsError, ValueError):
 
 class DataError(WordExpertsError, ValueError):
     """A table, target, column or value that cannot be used as given."""
+
+
+class DataNotFoundError(DataError, FileNotFoundError):
+    """A data path that does not exist: ``except FileNotFoundError`` catches it too."""
 
 
 class DataTypeError(DataError, TypeError):

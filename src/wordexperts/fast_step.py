@@ -185,8 +185,10 @@ class OnePassTraining:
         self.step = OnePassGradients(
             model, length=tokens.shape[1], positions=positions, words=observed_words(model, tokens), weights=weights
         )
-        self.keys = self.step.keys(tokens)  # (N, L + P)
-        self.targets = tokens[:, positions].contiguous()  # (N, P)
+        self.keys = self.targets = None  # a large or compact table: each batch's keys built as it comes
+        if tokens.dtype == torch.long and tokens.shape[0] * (tokens.shape[1] + positions.numel()) <= KEYS_AT_ONCE:
+            self.keys = self.step.keys(tokens)  # (N, L + P)
+            self.targets = tokens[:, positions].contiguous()  # (N, P)
         self.adam = FusedAdam(self.step.parameters, lr=lr, eps=eps)
         c = model.config
         rate = c.dropout if c.block == "bert" else 0.0
@@ -205,33 +207,39 @@ class OnePassTraining:
         ``after_step(number, total)``, if given, runs after each step's update (1-based ``number``).
         """
         self.model.train()
-        keys, targets = self.keys.index_select(0, order), self.targets.index_select(0, order)  # (N, L + P), (N, P)
+        if self.keys is not None:  # gathered in the epoch's order once, then sliced
+            keys, targets = self.keys.index_select(0, order), self.targets.index_select(0, order)  # (N, L+P), (N, P)
         n, P = order.numel(), self.positions.numel()
         for number, begin in enumerate(range(start * batch_size, n, batch_size), start + 1):
             if learning_rate is not None:
                 self.adam.lr = learning_rate.next()
-            total += self._step(keys, targets, order, begin, batch_size, number)
+            batch = order[begin : begin + batch_size]
+            if self.keys is not None:
+                batch_keys, batch_targets = keys[begin : begin + batch_size], targets[begin : begin + batch_size]
+            else:
+                rows = self.tokens[batch].long()  # (B, L)
+                batch_keys, batch_targets = self.step.keys(rows), rows[:, self.positions]
+            total += self._step(batch_keys, batch_targets, batch, number)
             if after_step is not None:
                 after_step(number, total)
         return total / (n * P)
 
-    def _step(self, keys, targets, order, begin, batch_size, number) -> float:
-        """Step ``number``: the rows ``begin:begin + batch_size`` of the epoch's order; returns the summed loss.
+    def _step(self, keys, targets, batch, number) -> float:
+        """Step ``number``: the rows ``batch`` ``(B,)``, whose keys ``(B, L + P)`` and targets ``(B, P)``
+        these are; returns the summed loss.
 
         Over processes (``world``), this rank computes its :func:`~wordexperts.distributed.shard`
         of the batch, with its part of the whole batch's dropout masks, and the gradients and
         loss are summed over the ranks before the checks and the update, as one process makes them.
         """
-        step, world, n = self.step, self.world, order.numel()
-        d, P = self.model.config.d_model, self.positions.numel()
-        rows = min(batch_size, n - begin)
+        step, world = self.step, self.world
+        d, P, rows = self.model.config.d_model, self.positions.numel(), batch.numel()
         part, count = shard_part(rows, world)  # this rank's rows of the batch: all of them in one process
-        part = slice(begin + part.start, begin + part.stop)
         # Inference mode: no autograd bookkeeping at all, ~8% off a step of tiny operations.
         with torch.inference_mode():
             dropout = None if self.masks is None else self.masks(2, d, rows, P)  # (2, d, B, P)
             if world.active:
-                dropout = None if dropout is None else dropout[:, :, part.start - begin : part.stop - begin]
+                dropout = None if dropout is None else dropout[:, :, part]
             while True:
                 try:
                     loss, smallest, grads = self._gradients(keys[part], targets[part], dropout)
@@ -249,7 +257,7 @@ class OnePassTraining:
                     clip_gradients_(tensors, self.clip_grad_norm)
                 self.adam.step(tensors)
                 return value
-        return self._autograd_step(order[begin : begin + batch_size], number)
+        return self._autograd_step(batch, number)
 
     def _gradients(self, keys, targets, dropout):
         """The step's ``(summed loss, smallest weight, gradients of the mean)`` over these rows, in
@@ -299,7 +307,8 @@ class OnePassTraining:
         model.zero_grad(set_to_none=True)
         mine = shard(index, world)
         with shared_dropout(model, world, mine):
-            loss = model.mlm_loss_at(self.tokens[mine.index], self.positions, weights=self.weights, method="one_pass")
+            rows = self.tokens[mine.index].long()  # (b, L)
+            loss = model.mlm_loss_at(rows, self.positions, weights=self.weights, method="one_pass")
         loss.backward()
         value = all_reduce_module_gradients_(
             model, world, count=mine.count * P, total=mine.rows * P, reduction="mean",
@@ -335,6 +344,10 @@ def out_of_memory(pieces: int, rows: int, device: torch.device) -> int:
     return 2 * pieces
 
 
+KEYS_AT_ONCE = 1 << 26  # (row, key) pairs up to which OnePassTraining builds every row's keys once (512 MB)
+TABLE_CHUNK = 1 << 20  # rows of a large table read at a time where a whole-table pass is needed
+
+
 SELF_CHECK_ROWS = 16  # rows of the batch self_check compares on
 SELF_CHECK_RTOL = 1e-8  # float64 rounding leaves ~1e-14; a wrong derivative is off by far more
 
@@ -368,7 +381,7 @@ def self_check(
     """
     twin = copy.deepcopy(model).to(torch.float64).eval()  # eval: no dropout (the step gets no masks)
     twin.zero_grad(set_to_none=True)
-    batch = tokens[:rows]
+    batch = tokens[:rows].long()
     step = OnePassGradients(
         twin, length=batch.shape[1], positions=positions, words=observed_words(twin, batch), weights=weights
     )
@@ -402,9 +415,12 @@ FAST_KEYS = 1024  # (column, token) keys up to which the hand-derived step beats
 
 
 def observed_words(model: MaskedLanguageModel, tokens: torch.Tensor) -> torch.Tensor:
-    """The distinct word ids ``column * n_tokens + token`` that ``tokens`` ``(N, L)`` hold: ``(W,)``, sorted."""
+    """The distinct word ids ``column * n_tokens + token`` that ``tokens`` ``(N, L)`` hold: ``(W,)``, sorted.
+
+    Read ``TABLE_CHUNK`` rows at a time, so a large compact table is never copied whole."""
     offsets = torch.arange(tokens.shape[1], device=tokens.device) * model.config.n_tokens
-    return torch.unique(tokens + offsets)
+    found = [torch.unique(chunk.long() + offsets) for chunk in tokens.split(TABLE_CHUNK)]
+    return torch.unique(torch.cat(found))
 
 
 def fast_road_refusal(
