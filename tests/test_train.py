@@ -322,3 +322,37 @@ def test_weighted_loss_is_the_weighted_mean_of_the_positions():
     expected = (per[:, 1].sum() + 3 * per[:, 3].sum()) / (10 * 4)
     assert torch.allclose(model.mlm_loss_at(x, p, weights=w), expected)
     assert torch.allclose(model.mlm_loss_at(x, p, weights=torch.ones(4)), per.mean())
+
+
+@pytest.mark.parametrize("dtype", [torch.int16, torch.int32, np.int16, np.uint8])
+def test_a_compact_token_table_trains_as_int64_tokens_bitwise(dtype, monkeypatch):
+    """A compact table (a memory-mapped int16 file, say) is read batch by batch: the same steps as int64 rows,
+    on the fast road with each batch's keys built as it comes, and through autograd."""
+    from wordexperts import fast_step
+
+    tokens = torch.randint(0, 6, (150, 4), generator=torch.Generator().manual_seed(0))
+    compact = tokens.numpy().astype(dtype) if isinstance(dtype, type) else tokens.to(dtype)
+
+    def trained(table, **options):
+        torch.manual_seed(0)
+        model = BidirectionalAttention(vocab_size=6, max_len=4, d_model=8, n_heads=2, block="bert", dropout=0.1)
+        history = train_mlm(model, table, epochs=2, batch_size=32, n_threads=1, **options)
+        return model, history
+
+    for options in ({"fast": False}, {}):
+        expected, history = trained(tokens, **options)
+        found, again = trained(compact, **options)
+        assert history.road == again.road
+        assert all(torch.equal(a, b) for a, b in zip(expected.state_dict().values(), found.state_dict().values()))
+    monkeypatch.setattr(fast_step, "KEYS_AT_ONCE", 10)  # an int64 table too large to key at once: keys per batch
+    found, _ = trained(tokens)
+    assert all(torch.equal(a, b) for a, b in zip(expected.state_dict().values(), found.state_dict().values()))
+
+
+def test_a_compact_table_is_checked_chunk_by_chunk(monkeypatch):
+    model = BidirectionalAttention(vocab_size=6, max_len=4, d_model=8, n_heads=2)
+    bad = torch.randint(0, 6, (50, 4), dtype=torch.int16)
+    bad[37, 2] = 9
+    monkeypatch.setattr("wordexperts.train.TABLE_CHUNK", 16)  # row 37 is row 5 of the third chunk
+    with pytest.raises(ValueError, match="token id 9 at row 37, position 2 is out of range"):
+        train_mlm(model, bad, epochs=1)

@@ -132,6 +132,18 @@ def _check_out_table(path: str) -> None:
         raise ConfigError(f"--out {path!r}: unknown table format {Path(path).suffix!r}; use .csv or .parquet")
 
 
+def _streamed(args: argparse.Namespace):
+    """``args.data`` as a pyarrow dataset to stream, where it is a folder or a Parquet file of more rows
+    than the encoder's sample (``stream.SAMPLE_ROWS``); ``None`` for a table to read whole."""
+    path = Path(args.data)
+    if not path.is_dir() and path.suffix.lower() not in (".parquet", ".pq"):
+        return None
+    from .tabular import stream
+
+    dataset = stream.open_dataset(path)
+    return dataset if path.is_dir() or dataset.count_rows() > stream.SAMPLE_ROWS else None
+
+
 def _read_data(args: argparse.Namespace):
     """``args.data`` as a frame with string column names (Parquet may use numbers), and at least one row."""
     from .files import read_table
@@ -185,7 +197,14 @@ def _fit(args: argparse.Namespace) -> int:
     from .tabular.tasks import infer_task
 
     _check_fit_options(args)
-    table = _read_data(args)
+    source = _streamed(args)
+    if source is None:
+        table = _read_data(args)
+    else:  # checked on a uniform sample, then fitted on every row, read batch by batch
+        from .tabular.stream import SAMPLE_ROWS, sample_rows
+
+        table = sample_rows(source, SAMPLE_ROWS, seed=args.seed).reset_index(drop=True)
+        table.columns = [str(c) for c in table.columns]
     where, columns = Path(args.data).name, list(table.columns)
     task, target, identifier, weight = args.task, args.target, args.id, args.weight
     if task == "impute" and target is not None:
@@ -282,14 +301,25 @@ def _fit(args: argparse.Namespace) -> int:
         checkpoints = {
             "checkpoint_dir": args.checkpoint_dir, "resume": args.resume, "checkpoint_every": args.checkpoint_every
         }
+    fit_on, labels = features, (None if task == "impute" else table[target])
+    if source is not None:
+        if weight is not None or args.class_weight is not None:
+            raise ConfigError(
+                f"--weight and --class-weight are not available yet for streamed Parquet data ({where}: a folder, or "
+                "more rows than the encoder's sample)"
+            )
+        from .tabular.stream import select_columns
+
+        fit_on = select_columns(source, [*features.columns, *([target] if target else [])])
+        labels = target
     try:
         if task == "impute":
-            model = WordExpertsImputer(**settings).fit(features, sample_weight=weights, **checkpoints)
+            model = WordExpertsImputer(**settings).fit(fit_on, sample_weight=weights, **checkpoints)
         elif task == "regression":
-            model = WordExpertsRegressor(**settings).fit(features, table[target], sample_weight=weights, **checkpoints)
+            model = WordExpertsRegressor(**settings).fit(fit_on, labels, sample_weight=weights, **checkpoints)
         else:
             model = WordExpertsClassifier(**settings, class_weight=args.class_weight)
-            model.fit(features, table[target], sample_weight=weights, **checkpoints)
+            model.fit(fit_on, labels, sample_weight=weights, **checkpoints)
     except FitInterrupted as stop:
         kept = "no checkpoint was kept (add --checkpoint-dir DIR to be able to resume)"
         if stop.checkpoint is not None:
@@ -320,7 +350,7 @@ def _fit(args: argparse.Namespace) -> int:
     if processes > 1:
         stopped += f", {processes} processes"
     print(
-        f"fitted {kind} model on {len(table)} rows x {model.n_features_in_} columns "
+        f"fitted {kind} model on {model.history_.get('rows', len(table))} rows x {model.n_features_in_} columns "
         f"({model.n_epochs_} epochs{stopped}, {model.fit_seconds_:.1f} s, final training loss "
         f"{model.history_['loss'][-1]:.4f}); wrote {args.out}"
     )
@@ -394,6 +424,9 @@ def _predict(args: argparse.Namespace) -> int:
             "use --proba for class probabilities, or leave out --interval"
         )
     _check_out_table(args.out)
+    source = _streamed(args)
+    if source is not None:
+        return _predict_streamed(args, model, source)
     table = _read_data(args)
     require_columns([args.id] if args.id else [], list(table.columns), flag="--id", where=Path(args.data).name)
     target = model.target_name_
@@ -418,6 +451,25 @@ def _predict(args: argparse.Namespace) -> int:
         name, value = score
         scored = f" ({name} against column {target!r}: {value:{'.4f' if name == 'accuracy' else '.4g'}})"
     print(f"predicted {len(out)} rows; wrote {args.out}{scored}")
+    return 0
+
+
+def _predict_streamed(args: argparse.Namespace, model, source) -> int:
+    """``predict`` on a Parquet folder or a large Parquet file: batch by batch into a Parquet file."""
+    from .tabular.columns import require_columns
+    from .tabular.stream import BATCH_ROWS, predict_to_parquet
+
+    where = Path(args.data).name
+    if Path(args.out).suffix.lower() not in (".parquet", ".pq"):
+        raise ConfigError(f"{where} is streamed (a folder, or a large Parquet file): give --out a .parquet path")
+    if args.interval is not None:
+        raise ConfigError(f"--interval is not available yet for streamed Parquet data ({where})")
+    require_columns([args.id] if args.id else [], list(source.schema.names), flag="--id", where=where)
+    predict_to_parquet(
+        model, source, args.out, columns=[args.id] if args.id else None, proba=args.proba,
+        prediction_name=f"{model.target_name_}_predicted",
+    )
+    print(f"predicted {source.count_rows()} rows, {BATCH_ROWS} at a time; wrote {args.out}")
     return 0
 
 

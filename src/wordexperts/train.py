@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -380,8 +381,12 @@ def token_table(model: MaskedLanguageModel, tokens: object) -> torch.Tensor:
         tokens = torch.from_numpy(np.ascontiguousarray(tokens))
     if not (isinstance(tokens, torch.Tensor) and tokens.dim() == 2 and tokens.dtype in COMPACT_TOKENS):
         return model.check_tokens(tokens)
-    for chunk in tokens.split(TABLE_CHUNK):
-        model.check_tokens(chunk)
+    for start in range(0, tokens.shape[0], TABLE_CHUNK):
+        try:
+            model.check_tokens(tokens[start : start + TABLE_CHUNK])
+        except ValueError as error:  # name the row in the whole table, not in the chunk
+            where = re.sub(r"at row (\d+)", lambda m: f"at row {int(m.group(1)) + start}", str(error))
+            raise type(error)(where) from None
     return tokens.to(next(model.parameters()).device)
 
 

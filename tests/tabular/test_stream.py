@@ -364,8 +364,9 @@ def test_predictions_equal_predict_on_the_whole_table(classifier, folder, tmp_pa
 
     out = predict_to_parquet(classifier, folder, tmp_path / "q.parquet", batch_rows=2048, proba=True)
     written = pq.read_table(out).to_pandas()
-    assert list(written.columns) == ["proba_high", "proba_low"]
-    assert np.array_equal(written.to_numpy(), classifier.predict_proba(whole[FEATURES]))
+    assert list(written.columns) == ["prediction", "proba_high", "proba_low"]
+    assert np.array_equal(written[["proba_high", "proba_low"]].to_numpy(), classifier.predict_proba(whole[FEATURES]))
+    assert written["prediction"].tolist() == classifier.predict(whole[FEATURES]).tolist()
 
 
 def test_predictions_in_other_batch_sizes_agree_to_float32_rounding(classifier, folder, tmp_path):
@@ -373,7 +374,7 @@ def test_predictions_in_other_batch_sizes_agree_to_float32_rounding(classifier, 
     probabilities move in their last float32 bits, never more."""
     whole = _whole(folder, FEATURES)
     out = predict_to_parquet(classifier, folder, tmp_path / "q.parquet", batch_rows=333, proba=True)
-    gap = np.abs(pq.read_table(out).to_pandas().to_numpy() - classifier.predict_proba(whole))
+    gap = np.abs(pq.read_table(out).to_pandas()[["proba_high", "proba_low"]].to_numpy() - classifier.predict_proba(whole))
     assert gap.max() < 1e-6
 
 

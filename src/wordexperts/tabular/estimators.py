@@ -226,6 +226,40 @@ def resolve_patience(patience: int | str, *, n_rows: int, batch_size: int) -> in
     return max(MIN_PATIENCE, math.ceil(PATIENCE_STEPS / math.ceil(n_rows / batch_size)))
 
 
+@dataclass(frozen=True)
+class _Stream:
+    """A Parquet source being fitted: the dataset, where the sample's rows lie in it ``(n,)``, the
+    target's column there (``None`` for an imputer) and its row count."""
+
+    dataset: Any
+    positions: np.ndarray
+    target: str | None
+    rows: int
+
+    def training_tokens(self, encoder: TableEncoder, valid_rows: np.ndarray | None, *, target: str | None) -> torch.Tensor:
+        """Every row of the source encoded (one streaming pass, :func:`~.stream.encode_dataset`, to a
+        compact memory-mapped file), less the sample's ``valid_rows``: ``(N - n_valid, L)``, compact ints."""
+        from .stream import encode_dataset
+
+        rename = {self.target: target} if self.target is not None else None
+        tokens = encode_dataset(encoder, self.dataset, rename=rename)  # (N, L) memmap
+        keep = np.ones(tokens.shape[0], dtype=bool)
+        if valid_rows is not None:
+            keep[self.positions[valid_rows]] = False
+        return torch.from_numpy(np.asarray(tokens[keep]))
+
+
+def _parquet_source(X: object) -> Any | None:
+    """``X`` opened as a ``pyarrow.dataset.Dataset`` where it is a path or a dataset, else ``None``."""
+    import pyarrow.dataset as ds
+
+    if isinstance(X, (str, os.PathLike, ds.Dataset)):
+        from .stream import open_dataset
+
+        return open_dataset(X)
+    return None
+
+
 def _checkpoints(directory: object, resume: object, every: object) -> Checkpoints | None:
     """``fit``'s checkpoint arguments, checked before any work (``None``: no checkpoints)."""
     if directory is None:
@@ -356,6 +390,27 @@ class _WordExpertsTable(BaseEstimator):
         validate_data(self, header, reset=reset, skip_check_array=True)
         return frame
 
+    def _sampled(self, X: object, y: object, *, target: bool) -> tuple[object, object, _Stream | None]:
+        """``(X, y, None)`` as given, or for a Parquet source (a path or a ``pyarrow.dataset.Dataset``)
+        a uniform sample of its rows (:func:`~.stream.sample_rows`, ``SAMPLE_ROWS``), split into
+        features and the target column ``y`` names, and the :class:`_Stream` to train on all of it."""
+        dataset = _parquet_source(X)
+        if dataset is None:
+            return X, y, None
+        names = dataset.schema.names
+        if target and not isinstance(y, str):
+            raise ConfigError(f"with a Parquet source, y names its target column (a string), got {type(y).__name__}")
+        if target and y not in names:
+            raise DataError(f"y={y!r} is not a column of the Parquet data; its columns are {names}")
+        if not target and y is not None:
+            raise ConfigError("an imputer fits every column of the Parquet data: leave y out")
+        from .stream import SAMPLE_ROWS, sample_rows
+
+        sample = sample_rows(dataset, SAMPLE_ROWS, seed=self.random_state if is_int(self.random_state) else 0)
+        positions, sample = sample.index.to_numpy(), sample.reset_index(drop=True)
+        labels = sample.pop(y) if target else None
+        return sample, labels, _Stream(dataset, positions, y if target else None, int(dataset.count_rows()))
+
     def _check_rows(self, frame: pd.DataFrame) -> None:
         if len(frame) < 2:
             raise DataError(f"{type(self).__name__} needs at least 2 samples to fit, got {len(frame)} sample")
@@ -370,12 +425,15 @@ class _WordExpertsTable(BaseEstimator):
         split_ties: list[str] | None = None,
         sample_weight: np.ndarray | None = None,
         checkpoints: Checkpoints | None = None,
+        stream: _Stream | None = None,
     ) -> None:
         """Encode ``table`` (features, then the target if any), build the model, train it.
 
         ``sample_weight`` ``(N,)`` (checked): rows of weight 0 are left out entirely, as if
         absent; the others are drawn each epoch in proportion to their weights
-        (:func:`~wordexperts.train.epoch_order`) and weigh the validation loss.
+        (:func:`~wordexperts.train.epoch_order`) and weigh the validation loss. ``stream``: ``table``
+        is a sample of a Parquet source (:meth:`_sampled`); the encoder is fitted on it, the model
+        trained on every row of the source but the sample's validation rows.
         """
         params = self.resolved_params()
         if not is_int(self.verbose) or self.verbose < 0:
@@ -420,6 +478,8 @@ class _WordExpertsTable(BaseEstimator):
         position = encoder.n_columns_ - 1 if target is not None else None
         train_rows, valid_rows = self._validation_split(table, target, params, seed)
         train_tokens = tokens[torch.as_tensor(train_rows, device=device)]
+        if stream is not None:  # train on every row of the source but the validation rows (of the sample)
+            train_tokens = stream.training_tokens(encoder, valid_rows, target=target).to(device)
         valid_tokens = None if valid_rows is None else tokens[torch.as_tensor(valid_rows, device=device)]
         train_weights = None if sample_weight is None else sample_weight[train_rows]
         valid_weights = None if sample_weight is None or valid_rows is None else sample_weight[valid_rows]
@@ -430,8 +490,9 @@ class _WordExpertsTable(BaseEstimator):
         self.target_position_ = position
         history: dict[str, Any] = {"loss": [], "val_loss": [], "seconds": []}
         copies = encoder.n_columns_ if params["batching"] == "copies" else 1
-        epochs = epoch_budget(params["epochs"], n_rows=len(train_rows) * copies, batch_size=params["batch_size"])
-        patience = resolve_patience(params["patience"], n_rows=len(train_rows) * copies, batch_size=params["batch_size"])
+        n_train = train_tokens.shape[0] * copies
+        epochs = epoch_budget(params["epochs"], n_rows=n_train, batch_size=params["batch_size"])
+        patience = resolve_patience(params["patience"], n_rows=n_train, batch_size=params["batch_size"])
         stopping = EarlyStopping(patience, min_delta=1e-6)
 
         def on_epoch(epoch: int, loss: float) -> bool:
@@ -472,6 +533,7 @@ class _WordExpertsTable(BaseEstimator):
         history["road"], history["road_reason"] = trained.road, trained.road_reason  # which training road ran
         history["resumed_from"] = trained.resumed_from
         history["processes"] = world.world_size  # ranks that trained it (torchrun)
+        history["rows"] = len(table) if stream is None else stream.rows  # rows of the data fitted on
         restored = stopping.restore(ensemble)
         ensemble.eval()
         self.fit_seconds_ = time.perf_counter() - started
@@ -1061,6 +1123,9 @@ class WordExpertsClassifier(ClassifierMixin, _WordExpertsTable):
         ``random_state=None`` then takes the seed the checkpoint's run drew.
         """
         checkpoints = _checkpoints(checkpoint_dir, resume, checkpoint_every)
+        X, y, stream = self._sampled(X, y, target=True)
+        if stream is not None and (sample_weight is not None or getattr(self, "class_weight", None) is not None):
+            raise ConfigError("sample_weight and class_weight are not available with a Parquet source yet")
         frame = self._input_frame(X, reset=True)
         self._check_rows(frame)
         self.target_name_ = _target_name(y, frame.columns)
@@ -1086,14 +1151,23 @@ class WordExpertsClassifier(ClassifierMixin, _WordExpertsTable):
         table = frame.assign(**{TARGET: pd.Series(y, index=frame.index, dtype=object)})
         self._fit_table(
             table, target=TARGET, categorical=[TARGET, *(self.categorical or [])], sample_weight=weights,
-            checkpoints=checkpoints,
+            checkpoints=checkpoints, stream=stream,
         )
         self.classes_ = np.asarray(self.encoder_.categories_[TARGET], dtype=classes.dtype)
         return self
 
     def predict_proba(self, X: object) -> np.ndarray:
-        """Class probabilities ``(n_rows, n_classes)``, columns in the order of ``classes_``."""
+        """Class probabilities ``(n_rows, n_classes)``, columns in the order of ``classes_``.
+
+        ``X`` may be a Parquet source (a path or a ``pyarrow.dataset.Dataset``), read batch by
+        batch (:func:`~.stream.answer_dataset`; to write the answers to Parquet without holding
+        them, :func:`~.stream.predict_to_parquet`)."""
         check_is_fitted(self, "model_")
+        source = _parquet_source(X)
+        if source is not None:
+            from .stream import answer_dataset
+
+            return answer_dataset(self, source, "predict_proba")
         return self._column_probabilities(self._features_tokens(X), TARGET)
 
     def predict_log_proba(self, X: object) -> np.ndarray:
@@ -1222,6 +1296,9 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
         ``random_state=None`` then takes the seed the checkpoint's run drew.
         """
         checkpoints = _checkpoints(checkpoint_dir, resume, checkpoint_every)
+        X, y, stream = self._sampled(X, y, target=True)
+        if stream is not None and (sample_weight is not None or getattr(self, "class_weight", None) is not None):
+            raise ConfigError("sample_weight and class_weight are not available with a Parquet source yet")
         frame = self._input_frame(X, reset=True)
         self._check_rows(frame)
         self.target_name_ = _target_name(y, frame.columns)
@@ -1240,7 +1317,7 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
         target_bins = self.target_bins if self.target_bins is not None else self.resolved_params()["n_bins"]
         self._fit_table(
             table, target=TARGET, categorical=list(self.categorical or []), bins={TARGET: target_bins},
-            split_ties=[TARGET], sample_weight=weights, checkpoints=checkpoints,
+            split_ties=[TARGET], sample_weight=weights, checkpoints=checkpoints, stream=stream,
         )
         self.within_bin_ = self._within_bin_resolved()
         if self.within_bin_:
@@ -1347,7 +1424,14 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
         )
 
     def predict(self, X: object) -> np.ndarray:
-        """The predicted mean ``(n_rows,)`` in the target's units (:meth:`BinDistribution.expectation`)."""
+        """The predicted mean ``(n_rows,)`` in the target's units (:meth:`BinDistribution.expectation`).
+
+        ``X`` may be a Parquet source (a path or a ``pyarrow.dataset.Dataset``), read batch by batch."""
+        source = _parquet_source(X)
+        if source is not None:
+            from .stream import answer_dataset
+
+            return answer_dataset(self, source, "predict")
         return self.predict_distribution(X).expectation()
 
     def predict_interval(self, X: object, coverage: float = 0.9) -> np.ndarray:
@@ -1511,12 +1595,16 @@ class WordExpertsImputer(TransformerMixin, _WordExpertsTable):
         ``random_state=None`` then takes the seed the checkpoint's run drew.
         """
         checkpoints = _checkpoints(checkpoint_dir, resume, checkpoint_every)
+        X, y, stream = self._sampled(X, y, target=False)
+        if stream is not None and sample_weight is not None:
+            raise ConfigError("sample_weight is not available with a Parquet source yet")
         frame = self._input_frame(X, reset=True)
         self._check_rows(frame)
         weights = _as_sample_weight(sample_weight, n_rows=len(frame))
         self._numeric_fill()  # bad settings fail before any work
         self._fit_table(
-            frame, target=None, categorical=list(self.categorical or []), sample_weight=weights, checkpoints=checkpoints
+            frame, target=None, categorical=list(self.categorical or []), sample_weight=weights, checkpoints=checkpoints,
+            stream=stream,
         )
         self.integer_columns_, self.heavy_tailed_columns_ = [], []
         for column, kind in self.encoder_.kinds_.items():
@@ -1538,8 +1626,14 @@ class WordExpertsImputer(TransformerMixin, _WordExpertsTable):
         return self.numeric_fill
 
     def transform(self, X: object) -> pd.DataFrame | np.ndarray:
+        """``X`` with every missing cell filled; ``X`` may be a Parquet source, read batch by batch."""
         check_positive_int("rounds", self.rounds)
         check_is_fitted(self, "model_")
+        source = _parquet_source(X)
+        if source is not None:
+            from .stream import answer_dataset
+
+            return answer_dataset(self, source, "transform")
         frame = self._input_frame(X, reset=False)
         filled = self._fill(frame)
         if getattr(self, "feature_names_in_", None) is not None:

@@ -78,8 +78,10 @@ __all__ = [
     "check_columns",
     "encode_dataset",
     "open_dataset",
+    "answer_dataset",
     "predict_to_parquet",
     "sample_rows",
+    "select_columns",
     "token_dtype",
 ]
 
@@ -582,10 +584,55 @@ def encode_dataset(
 # ---------------------------------------------------------------------------------------------
 
 
-def _prediction_columns(estimator: Any, proba: bool) -> list[str]:
-    if proba:
-        return [f"proba_{c}" for c in estimator.classes_]
-    return ["prediction"]
+def _prediction_columns(estimator: Any, proba: bool, name: str = "prediction") -> list[str]:
+    return [name, *(f"proba_{c}" for c in estimator.classes_)] if proba else [name]
+
+
+def select_columns(source: str | os.PathLike | ds.Dataset, names: list[str]) -> ds.Dataset:
+    """The dataset read as only its columns ``names`` (a projection; nothing is read now).
+
+    Examples:
+        >>> table = pa.table({"a": [1, 2], "b": ["x", "y"], "c": [0.5, 1.5]})
+        >>> select_columns(ds.dataset(table), ["c", "a"]).to_table().column_names
+        ['c', 'a']
+    """
+    dataset = open_dataset(source)
+    missing = [n for n in names if n not in dataset.schema.names]
+    if missing:
+        raise DataError(f"columns {missing} are not in the data; its columns are {dataset.schema.names}")
+    schema = pa.schema([dataset.schema.field(n) for n in names])
+    if isinstance(dataset, ds.FileSystemDataset):
+        return ds.dataset(dataset.files, format=dataset.format, filesystem=dataset.filesystem, schema=schema)
+    return ds.dataset(dataset.to_table(columns=names))
+
+
+def answer_dataset(
+    estimator: Any, source: str | os.PathLike | ds.Dataset, method: str, *, batch_rows: int = BATCH_ROWS
+) -> np.ndarray | pd.DataFrame:
+    """``getattr(estimator, method)`` over every row of a dataset, ``batch_rows`` at a time: the answers
+    of the batches concatenated, rows in the dataset's order (a frame where ``method`` gives frames).
+
+    The estimator's feature columns are read by name and checked first, as in
+    :func:`predict_to_parquet`, whose notes on bitwise equality with one call hold here too.
+    Memory holds the answers and one batch, not the table.
+    """
+    check_is_fitted(estimator)
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is None:
+        raise ConfigError(
+            f"{type(estimator).__name__} was fitted without column names (an array?); fit it on a frame whose "
+            f"columns are the dataset's to predict from Parquet"
+        )
+    batch_rows = check_positive_int("batch_rows", batch_rows)
+    dataset = open_dataset(source)
+    features = [str(c) for c in names]
+    encoder = getattr(estimator, "encoder_", None)
+    rules = _rules(encoder, features) if isinstance(encoder, TableEncoder) else [None] * len(features)
+    _check_files(dataset, list(zip(features, map(repr, features), rules)))
+    answers = [getattr(estimator, method)(batch.to_pandas()) for batch in _batches(dataset, features, batch_rows)]
+    if isinstance(answers[0], pd.DataFrame):
+        return pd.concat(answers, ignore_index=True)
+    return np.concatenate(answers)
 
 
 def predict_to_parquet(
@@ -596,6 +643,7 @@ def predict_to_parquet(
     batch_rows: int = BATCH_ROWS,
     columns: list[str] | None = None,
     proba: bool = False,
+    prediction_name: str = "prediction",
 ) -> Path:
     """Predict every row of a dataset batch by batch and write the answers to a Parquet file.
 
@@ -603,8 +651,8 @@ def predict_to_parquet(
     ``feature_names_in_``): its feature columns are read from the dataset by name, each
     batch goes through ``estimator.predict`` (or ``predict_proba`` with ``proba=True``), and
     the answers are appended to the file. Output columns: ``columns`` (copied as they are,
-    e.g. an identifier), then ``"prediction"``, or with ``proba`` one ``"proba_{class}"``
-    column per class in the order of ``classes_``. Rows keep the dataset's order.
+    e.g. an identifier), then ``prediction_name`` (``"prediction"``), and with ``proba`` one
+    ``"proba_{class}"`` column per class in the order of ``classes_``. Rows keep the dataset's order.
 
     The answers are those of ``predict`` on the whole table at once, bit for bit, when
     ``batch_rows`` is a multiple of the estimators' ``PREDICT_CHUNK`` (2048; the default
@@ -650,7 +698,7 @@ def predict_to_parquet(
     if columns is not None and isinstance(columns, str):
         raise ConfigTypeError(f"columns must be a list of column names, got {columns!r}")
     carried = list(columns or [])
-    outputs = _prediction_columns(estimator, proba)
+    outputs = _prediction_columns(estimator, proba, prediction_name)
     clash = sorted(set(carried) & set(outputs))
     if clash:
         raise ConfigError(f"columns {clash} would clash with the output columns {outputs}; rename them first")
@@ -668,7 +716,8 @@ def predict_to_parquet(
         for batch in _batches(dataset, read, batch_rows):
             answers = np.asarray(getattr(estimator, method)(batch.select(features).to_pandas()))
             arrays = [batch.column(c) for c in carried]
-            if proba:
+            if proba:  # the label as the classifier's predict gives it, then each class's probability
+                arrays.append(pa.array(np.asarray(estimator.classes_)[answers.argmax(axis=1)]))
                 arrays += [pa.array(answers[:, k]) for k in range(answers.shape[1])]  # (rows,) each
             else:
                 arrays.append(pa.array(answers))
