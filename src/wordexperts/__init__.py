@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time each name load
     )
     from .tabular import WordExpertsClassifier, WordExpertsImputer, WordExpertsRegressor, load
 
-__version__ = "0.6.0"
+__version__ = "0.7.0"
 
 _HOMES = {
     "AttentionConfig": "core",
