@@ -356,3 +356,12 @@ def test_a_compact_table_is_checked_chunk_by_chunk(monkeypatch):
     monkeypatch.setattr("wordexperts.train.TABLE_CHUNK", 16)  # row 37 is row 5 of the third chunk
     with pytest.raises(ValueError, match="token id 9 at row 37, position 2 is out of range"):
         train_mlm(model, bad, epochs=1)
+
+
+def test_torch_threads_nest_and_restore_the_count_they_found():
+    before = torch.get_num_threads()
+    with torch_threads(2):
+        with torch_threads(1):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+    assert torch.get_num_threads() == before

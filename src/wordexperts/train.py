@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -73,23 +74,40 @@ CallerState = tuple[
 ]  # (save, load) of a caller's state kept in checkpoints: train_mlm(caller_state=)
 
 
+_THREADS = threading.Lock()  # guards the count of open torch_threads blocks and the count to restore
+_open_blocks = 0
+_outer_threads = 1
+
+
 @contextmanager
 def torch_threads(n_threads: int | None) -> Iterator[None]:
     """Run a block with ``torch.set_num_threads(n_threads)``, restoring the old value after.
 
     On a 2-core machine, more intra-op threads than cores made small training steps 5-40x
     slower, so every entry point sets this deliberately; ``None`` leaves it as it is.
+
+    Safe from many threads at once (a service predicting concurrently): the count found when
+    the first of the overlapping blocks opened is the one restored when the last closes. (Each
+    block setting and restoring its own lost that race: a block would "restore" the count
+    another had just set, and the process kept it.)
     """
+    global _open_blocks, _outer_threads
     n_threads = check_positive_int("n_threads", n_threads, optional=True)
     if n_threads is None:
         yield
         return
-    before = torch.get_num_threads()
-    torch.set_num_threads(n_threads)
+    with _THREADS:
+        before = torch.get_num_threads()
+        if _open_blocks == 0:
+            _outer_threads = before
+        _open_blocks += 1
+        torch.set_num_threads(n_threads)
     try:
         yield
     finally:
-        torch.set_num_threads(before)
+        with _THREADS:
+            _open_blocks -= 1
+            torch.set_num_threads(_outer_threads if _open_blocks == 0 else before)  # before: a nested block's
 
 
 def resolve_device(device: str | torch.device, *, warn: bool = True) -> torch.device:

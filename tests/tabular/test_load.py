@@ -150,11 +150,6 @@ def fresh_thread_count() -> int:
     return seen[0]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="library bug (a race in train.torch_threads): concurrent calls that each set and restore the "
-    "process-wide thread count can leave it at the estimator's n_threads; the race does not lose every run",
-)
 def test_concurrent_predictions_leave_the_thread_count_as_it_was(fitted):
     """An estimator with n_threads=2 in a process set to 1 thread: after predictions from 8 threads,
     a new thread must still start with 1 thread."""
