@@ -150,7 +150,8 @@ def _table_format(path: Path) -> str:
 
 
 def read_table(path: str | os.PathLike) -> "pd.DataFrame":
-    """Read a CSV or Parquet file (by extension) into a DataFrame; empty cells are missing."""
+    """Read a CSV or Parquet file (by extension) into a DataFrame; empty cells are missing (in a
+    one-column CSV, a blank line is a row whose cell is missing)."""
     import pandas as pd
 
     path = Path(path)
@@ -158,17 +159,20 @@ def read_table(path: str | os.PathLike) -> "pd.DataFrame":
     if not path.is_file():
         raise FileNotFoundError(f"data file {str(path)!r} does not exist")
     if kind == "csv":
-        _check_csv_header(path)
+        header = _check_csv_header(path)
     try:
-        return pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
+        if kind == "parquet":
+            return pd.read_parquet(path)
+        # In a one-column CSV a missing cell is a blank line (pandas writes it so): keep it as a row.
+        return pd.read_csv(path, skip_blank_lines=len(header) != 1)
     except pd.errors.EmptyDataError:
         raise DataError(f"{str(path)!r} is empty") from None
     except (pd.errors.ParserError, OSError, ValueError) as error:
         raise DataError(f"could not read {str(path)!r} as {kind}: {error}") from None
 
 
-def _check_csv_header(path: Path) -> None:
-    """pandas renames duplicate CSV columns (``a``, ``a.1``); refuse them instead, by name."""
+def _check_csv_header(path: Path) -> list[str]:
+    """The CSV's header; pandas renames duplicate columns (``a``, ``a.1``): refuse them instead, by name."""
     import csv
     from collections import Counter
 
@@ -177,6 +181,7 @@ def _check_csv_header(path: Path) -> None:
     duplicated = sorted(name for name, count in Counter(header).items() if count > 1)
     if duplicated:
         raise DataError(f"{str(path)!r} has duplicate column names {duplicated}; column names must be unique")
+    return header
 
 
 def write_table(frame: "pd.DataFrame", path: str | os.PathLike, *, index: bool = False) -> Path:
