@@ -34,7 +34,7 @@ def _atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a written file gets the usual mode
+        os.chmod(tmp, new_file_mode())  # mkstemp makes 0600; a written file gets the usual mode
         if isinstance(data, str):
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(data)
@@ -52,6 +52,11 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def new_file_mode() -> int:
+    """The mode a newly created file gets under this process's umask (0o644 under the usual 022)."""
+    return 0o666 & ~_umask()
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

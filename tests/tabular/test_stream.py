@@ -419,3 +419,17 @@ def test_predict_to_parquet_leaves_no_file_after_an_error_midway(classifier, one
     with pytest.raises(type(error)):
         predict_to_parquet(classifier, one_file, tmp_path / "p.parquet", batch_rows=500)
     assert calls == [500, 500, 500] and os.listdir(tmp_path) == []
+
+
+def test_written_files_get_the_usual_mode_not_the_temporary_files(classifier, folder, tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        out = predict_to_parquet(classifier, folder, tmp_path / "p.parquet")
+        tokens = tmp_path / "tokens.npy"
+        encode_dataset(classifier.encoder_, folder, tokens, rename={"y": TARGET})
+    finally:
+        os.umask(mask)
+    assert oct(out.stat().st_mode & 0o777) == "0o644"  # mkstemp's 0600 would keep others out
+    assert oct(tokens.stat().st_mode & 0o777) == "0o644"

@@ -69,6 +69,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..checks import check_positive_int, is_int
 from ..errors import ConfigError, ConfigTypeError, DataError, DataNotFoundError
+from ..files import new_file_mode
 from .encoding import TableEncoder
 
 __all__ = [
@@ -491,6 +492,7 @@ def _temporary_beside(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
+    os.chmod(name, new_file_mode())  # mkstemp makes 0600; the finished file gets the usual mode
     return Path(name)
 
 
