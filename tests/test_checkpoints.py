@@ -264,3 +264,17 @@ def test_cli_ctrl_c_without_checkpoints_says_how_to_keep_one(tmp_path, cli_table
 def test_cli_resume_needs_checkpoint_dir(tmp_path, cli_table):
     done = _cli("fit", str(cli_table[0]), *CLI_FIT, "--out", str(tmp_path / "m"), "--resume")
     assert done.returncode == 2 and "give --checkpoint-dir DIR" in done.stderr
+
+
+def test_cli_sigterm_keeps_a_checkpoint_and_exits_143(tmp_path, cli_table):
+    """What a job scheduler sends before it kills: the fit stops at a step, keeps its checkpoint, says so."""
+    path, features, expected = cli_table
+    out, folder = tmp_path / "m.safetensors", tmp_path / "ck"
+    args = ["fit", str(path), *CLI_FIT, "--out", str(out), "--checkpoint-dir", str(folder), "--checkpoint-every", "50"]
+    process = _start_and_signal(args, folder / CHECKPOINT_NAME, signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143 and "Traceback" not in stderr
+    assert "terminated (SIGTERM) after epoch" in stderr and not out.exists()
+    done = _cli(*args, "--resume")
+    assert done.returncode == 0, done.stderr
+    assert np.array_equal(load(out).predict_proba(features), expected)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import signal
+import signal as _signal
 import threading
 import time
 import warnings
@@ -168,53 +168,67 @@ def check_fingerprint(recorded: dict, current: dict, path: Path) -> None:
 
 
 class FitInterrupted(KeyboardInterrupt):
-    """Ctrl-C (SIGINT) stopped training at a step boundary; ``checkpoint`` is where it was kept, if anywhere.
+    """Ctrl-C (SIGINT) or SIGTERM stopped training at a step boundary; ``checkpoint`` is where it was
+    kept, if anywhere.
 
     A ``KeyboardInterrupt``, so code that stops on Ctrl-C still does. ``epoch`` and ``step`` (1-based)
-    are the last step taken.
+    are the last step taken; ``signal`` the signal's number (``exit_code``: 128 plus it, as a shell
+    reports a process the signal ended).
     """
 
-    def __init__(self, *, epoch: int, step: int, steps: int, checkpoint: Path | None) -> None:
-        self.epoch, self.step, self.steps, self.checkpoint = epoch, step, steps, checkpoint
-        where = f"training stopped by Ctrl-C after epoch {epoch}, step {step} of {steps}"
+    def __init__(
+        self, *, epoch: int, step: int, steps: int, checkpoint: Path | None, signal: int = _signal.SIGINT
+    ) -> None:
+        self.epoch, self.step, self.steps, self.checkpoint, self.signal = epoch, step, steps, checkpoint, int(signal)
+        by = "Ctrl-C" if self.signal == _signal.SIGINT else _signal.Signals(self.signal).name
+        where = f"training stopped by {by} after epoch {epoch}, step {step} of {steps}"
         if checkpoint is None:
             how = "no checkpoint was kept (fit with a checkpoint folder to be able to resume)"
         else:
             how = f"the checkpoint {str(checkpoint)!r} keeps it: fit again the same way with resume=True to go on"
         super().__init__(f"{where}; {how}")
 
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signal
+
 
 class InterruptFlag:
-    """Turns the first Ctrl-C during training into a flag read at step boundaries.
+    """Turns the first Ctrl-C (SIGINT) or SIGTERM during training into a flag read at step boundaries.
 
     Inside :meth:`catching` (in the main thread only; elsewhere signals are not delivered), the
-    first SIGINT sets :attr:`raised` and restores the previous handler, so a second Ctrl-C
-    interrupts at once, as usual. Training checks the flag between steps, where its state is
-    whole, writes a checkpoint and stops.
+    first such signal sets :attr:`raised` (its number) and puts the previous handlers back, so a
+    second Ctrl-C interrupts at once, as usual. Training checks the flag between steps, where its
+    state is whole, writes a checkpoint and stops. SIGTERM is what job schedulers and container
+    runtimes send before they kill a process: a fit stopped by it keeps its checkpoint too. A
+    signal someone else handles (or ignores) is left to them.
     """
 
+    SIGNALS = {_signal.SIGINT: _signal.default_int_handler, _signal.SIGTERM: _signal.SIG_DFL}  # ours to catch when
+
     def __init__(self) -> None:
-        self.raised = False
+        self.raised: int | None = None
 
     @contextmanager
     def catching(self) -> Iterator[InterruptFlag]:
         if threading.current_thread() is not threading.main_thread():
             yield self
             return
-        previous = signal.getsignal(signal.SIGINT)
-        if previous is not signal.default_int_handler:  # someone else handles Ctrl-C: leave it to them
-            yield self
-            return
+        previous = {number: _signal.getsignal(number) for number in self.SIGNALS}
+        ours = [number for number, default in self.SIGNALS.items() if previous[number] is default]
 
         def handler(signum, frame):
-            self.raised = True
-            signal.signal(signal.SIGINT, previous)
+            self.raised = signum
+            for number in ours:
+                _signal.signal(number, previous[number])
 
-        signal.signal(signal.SIGINT, handler)
+        for number in ours:
+            _signal.signal(number, handler)
         try:
             yield self
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for number in ours:
+                _signal.signal(number, previous[number])
 
 
 def numpy_state(state: dict) -> dict:

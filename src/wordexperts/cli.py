@@ -324,12 +324,13 @@ def _fit(args: argparse.Namespace) -> int:
         kept = "no checkpoint was kept (add --checkpoint-dir DIR to be able to resume)"
         if stop.checkpoint is not None:
             kept = f"checkpoint kept in {stop.checkpoint.parent}: run the same command with --resume to go on"
+        how = "interrupted" if stop.exit_code == 130 else "terminated (SIGTERM)"
         print(
-            f"wordexperts fit: interrupted after epoch {stop.epoch}, step {stop.step} of {stop.steps}; {kept}; "
+            f"wordexperts fit: {how} after epoch {stop.epoch}, step {stop.step} of {stop.steps}; {kept}; "
             f"no model written",
             file=sys.stderr,
         )
-        return 130
+        return stop.exit_code
     processes = model.history_.get("processes", 1)
     if processes > 1:  # under torchrun: rank 0 writes and reports, the others wait to hear it went well
         from .distributed import Distributed, rank_zero_writes

@@ -676,12 +676,16 @@ def train_mlm(
                         order = epoch_order(rows, generator, row_weights).to(here)
 
                     def after_step(number: int, total: float, epoch: int = epoch, m: int = m) -> None:
-                        kept, stop = None, rank_zero_decides(interrupt.raised, world) if world.active else interrupt.raised
+                        stop = rank_zero_decides(bool(interrupt.raised), world) if world.active else interrupt.raised
+                        kept = None
                         due = checkpoints is not None and checkpoints.due()
                         if stop or (rank_zero_decides(due, world) if world.active else due):
                             kept = None if checkpoints is None else write_checkpoint(epoch, m, number, total, losses)
                         if stop:
-                            raise FitInterrupted(epoch=epoch + 1, step=number, steps=per_epoch, checkpoint=kept)
+                            raise FitInterrupted(
+                                epoch=epoch + 1, step=number, steps=per_epoch, checkpoint=kept,
+                                signal=interrupt.raised or 2,  # a peer rank's stop reads as Ctrl-C
+                            )
 
                     if fast:
                         losses.append(trainings[m].epoch(
@@ -708,7 +712,9 @@ def train_mlm(
                     kept = None
                     if checkpoints is not None and epoch + 1 < epochs:
                         kept = write_checkpoint(epoch + 1, 0, 0, 0.0, [])
-                    raise FitInterrupted(epoch=epoch + 1, step=per_epoch, steps=per_epoch, checkpoint=kept)
+                    raise FitInterrupted(
+                        epoch=epoch + 1, step=per_epoch, steps=per_epoch, checkpoint=kept, signal=interrupt.raised or 2
+                    )
         except TrainingDivergedError as error:  # name the epoch, and the rate to lower
             raise diverged(error.loss, epoch=epoch + 1, step=error.step, steps=per_epoch, lr=lr) from None
         finally:
