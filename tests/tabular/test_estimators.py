@@ -646,3 +646,12 @@ def test_shared_vocabulary_auto_shares_where_the_columns_share_their_values():
     assert WordExpertsClassifier(epochs=1).fit(other, y).shared_vocabulary_ is False
     with pytest.raises(ValueError, match="shared_vocabulary must be True, False or 'auto'"):
         WordExpertsClassifier(epochs=1, shared_vocabulary="sometimes").fit(survey, y)
+
+
+def test_a_larger_batch_without_a_rate_takes_the_square_root_rule():
+    """docs/reproduction/large-batch: sqrt(B/128) kept accuracy to batch 8192; the linear rule did not."""
+    assert WordExpertsClassifier().resolved_params()["lr"] == 3e-3
+    assert WordExpertsClassifier(batch_size=2048).resolved_params()["lr"] == pytest.approx(0.012)
+    assert WordExpertsRegressor(batch_size=32).resolved_params()["lr"] == pytest.approx(1.5e-3)
+    assert WordExpertsClassifier(batch_size=2048, lr=0.01).resolved_params()["lr"] == 0.01  # a rate set is kept
+    assert WordExpertsClassifier(preset="paper", batch_size=512).resolved_params()["lr"] == pytest.approx(2e-3)
