@@ -180,15 +180,22 @@ def _one_process_device(device: str | torch.device | None) -> torch.device:
         return torch.device("cpu")
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    device = _torch_device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device={str(device)!r} was asked for but CUDA is not available")
     return device
 
 
+def _torch_device(device: str | torch.device) -> torch.device:
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"device must be 'cpu', 'cuda' or 'auto', got {device!r}") from None
+
+
 def _rank_device(device: str | torch.device | None, local_rank: int) -> torch.device:
     """The device of the process with ``local_rank`` on its machine: its own GPU, or the CPU."""
-    kind = "auto" if device is None or device == "auto" else torch.device(device).type
+    kind = "auto" if device is None or device == "auto" else _torch_device(device).type
     if kind == "auto":
         kind = "cuda" if torch.cuda.is_available() else "cpu"
     if kind == "cpu":

@@ -470,8 +470,9 @@ class _WordExpertsTable(BaseEstimator):
         )
         tokens = torch.as_tensor(encoder.fit_transform(table), dtype=torch.long)  # (N, L)
         config = self._model_config(params, encoder)
+        device = resolve_device(self.device)  # a bad or absent device is refused here, by name
         world = Distributed.from_environment(device=self.device)  # under torchrun: data-parallel over its ranks
-        device = world.device if world.active else resolve_device(self.device)
+        device = world.device if world.active else device
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)  # member 0 is the model a single fit would start from
             members = [BidirectionalAttention(config) for _ in range(params["n_members"])]
