@@ -1,6 +1,6 @@
 """The experiments' commands, added to ``wordexperts``'s command line by :func:`extend`.
 
-``bench masking|fit|large|members|defaults|categories|importances|regression|analogy|ood``, ``reproduce simulation|auto-mpg``,
+``bench masking|fit|large|members|speed|defaults|categories|importances|regression|analogy|ood``, ``reproduce simulation|auto-mpg``,
 ``analogy train|theory``, and the quick reproductions that ``wordexperts demo`` runs after
 its own part. Argument parsing and printing only; the work and the renderers live in the
 modules named by each command. Nothing heavy is imported before a command runs.
@@ -82,6 +82,17 @@ def _bench_members(args: argparse.Namespace) -> int:
     members, steps = ((1, 2), 3) if args.quick else (tuple(args.members), args.steps)
     result = time_members(members=members, steps=steps, batch_size=args.batch_size, seed=args.seed, n_threads=args.threads)
     _report_benchmark(args, "members", "What an ensemble costs per step", result, members_report(result))
+    return 0
+
+
+def _bench_speed(args: argparse.Namespace) -> int:
+    from .speed import CONFIGURATIONS, quick_configurations, speed_description, speed_report, time_speed
+
+    _benchmark_folder(args)
+    configurations, epochs, repeats = (quick_configurations(), 1, 1) if args.quick else (CONFIGURATIONS, 3, 3)
+    runs = time_speed(configurations, threads=tuple(args.threads), epochs=epochs, repeats=repeats, seed=args.seed)
+    description = speed_description(runs, configurations, seed=args.seed)
+    _report_runs(args, "speed", "Training and prediction rows per second", description, speed_report(runs), runs)
     return 0
 
 
@@ -417,6 +428,13 @@ def _add_benchmarks(commands) -> None:
     members.add_argument("--quick", action="store_true", help="k = 1 and 2, 3 steps")
     members.add_argument("--out", help="folder for members.json and members.md")
     members.set_defaults(run=_bench_members)
+
+    speed = benches.add_parser("speed", help="training and prediction rows/s: paper and 16-column models, 1-2 threads, CUDA")
+    speed.add_argument("--seed", type=int, default=0, help="random seed of the generated tables and models (default 0)")
+    speed.add_argument("--threads", nargs="+", type=positive_int, default=[1, 2], help="CPU thread counts (default 1 2)")
+    speed.add_argument("--quick", action="store_true", help="a few hundred training rows, one epoch: under a minute")
+    speed.add_argument("--out", help="folder for speed.md and runs.csv")
+    speed.set_defaults(run=_bench_speed)
 
     chosen = benches.add_parser("defaults", help="candidate defaults on the simulation and the real suite together")
     chosen.add_argument("--candidates", nargs="+", metavar="NAME", help="candidates (default: all of defaults.CANDIDATES)")
