@@ -400,13 +400,19 @@ class _WordExpertsTable(BaseEstimator):
         validate_data(self, header, reset=reset, skip_check_array=True)
         return frame
 
-    def _sampled(self, X: object, y: object, *, target: bool) -> tuple[object, object, _Stream | None]:
+    def _sampled(
+        self, X: object, y: object, *, target: bool, sample_weight: object = None
+    ) -> tuple[object, object, _Stream | None]:
         """``(X, y, None)`` as given, or for a Parquet source (a path or a ``pyarrow.dataset.Dataset``)
         a uniform sample of its rows (:func:`~.stream.sample_rows`, ``SAMPLE_ROWS``), split into
-        features and the target column ``y`` names, and the :class:`_Stream` to train on all of it."""
+        features and the target column ``y`` names, and the :class:`_Stream` to train on all of it.
+        Row weights (``sample_weight``, ``class_weight``) are refused with a source, for now."""
         dataset = _parquet_source(X)
         if dataset is None:
             return X, y, None
+        if sample_weight is not None or getattr(self, "class_weight", None) is not None:
+            weights = "sample_weight and class_weight are" if hasattr(self, "class_weight") else "sample_weight is"
+            raise ConfigError(f"{weights} not available with a Parquet source yet")
         names = dataset.schema.names
         if target and not isinstance(y, str):
             raise ConfigError(f"with a Parquet source, y names its target column (a string), got {type(y).__name__}")
@@ -1134,9 +1140,7 @@ class WordExpertsClassifier(ClassifierMixin, _WordExpertsTable):
         ``random_state=None`` then takes the seed the checkpoint's run drew.
         """
         checkpoints = _checkpoints(checkpoint_dir, resume, checkpoint_every)
-        X, y, stream = self._sampled(X, y, target=True)
-        if stream is not None and (sample_weight is not None or getattr(self, "class_weight", None) is not None):
-            raise ConfigError("sample_weight and class_weight are not available with a Parquet source yet")
+        X, y, stream = self._sampled(X, y, target=True, sample_weight=sample_weight)
         frame = self._input_frame(X, reset=True)
         self._check_rows(frame)
         self.target_name_ = _target_name(y, frame.columns)
@@ -1307,9 +1311,7 @@ class WordExpertsRegressor(RegressorMixin, _WordExpertsTable):
         ``random_state=None`` then takes the seed the checkpoint's run drew.
         """
         checkpoints = _checkpoints(checkpoint_dir, resume, checkpoint_every)
-        X, y, stream = self._sampled(X, y, target=True)
-        if stream is not None and (sample_weight is not None or getattr(self, "class_weight", None) is not None):
-            raise ConfigError("sample_weight and class_weight are not available with a Parquet source yet")
+        X, y, stream = self._sampled(X, y, target=True, sample_weight=sample_weight)
         frame = self._input_frame(X, reset=True)
         self._check_rows(frame)
         self.target_name_ = _target_name(y, frame.columns)
@@ -1606,9 +1608,7 @@ class WordExpertsImputer(TransformerMixin, _WordExpertsTable):
         ``random_state=None`` then takes the seed the checkpoint's run drew.
         """
         checkpoints = _checkpoints(checkpoint_dir, resume, checkpoint_every)
-        X, y, stream = self._sampled(X, y, target=False)
-        if stream is not None and sample_weight is not None:
-            raise ConfigError("sample_weight is not available with a Parquet source yet")
+        X, y, stream = self._sampled(X, y, target=False, sample_weight=sample_weight)
         frame = self._input_frame(X, reset=True)
         self._check_rows(frame)
         weights = _as_sample_weight(sample_weight, n_rows=len(frame))

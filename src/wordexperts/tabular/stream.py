@@ -608,6 +608,18 @@ def select_columns(source: str | os.PathLike | ds.Dataset, names: list[str]) -> 
     return ds.dataset(dataset.to_table(columns=names))
 
 
+def _fitted_features(estimator: Any) -> list[str]:
+    """The feature columns a fitted estimator reads by name; an error for one fitted without names."""
+    check_is_fitted(estimator)
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is None:
+        raise ConfigError(
+            f"{type(estimator).__name__} was fitted without column names (an array?); fit it on a frame whose "
+            f"columns are the dataset's to predict from Parquet"
+        )
+    return [str(c) for c in names]
+
+
 def answer_dataset(
     estimator: Any, source: str | os.PathLike | ds.Dataset, method: str, *, batch_rows: int = BATCH_ROWS
 ) -> np.ndarray | pd.DataFrame:
@@ -618,16 +630,10 @@ def answer_dataset(
     :func:`predict_to_parquet`, whose notes on bitwise equality with one call hold here too.
     Memory holds the answers and one batch, not the table.
     """
-    check_is_fitted(estimator)
-    names = getattr(estimator, "feature_names_in_", None)
-    if names is None:
-        raise ConfigError(
-            f"{type(estimator).__name__} was fitted without column names (an array?); fit it on a frame whose "
-            f"columns are the dataset's to predict from Parquet"
-        )
+    names = _fitted_features(estimator)
     batch_rows = check_positive_int("batch_rows", batch_rows)
     dataset = open_dataset(source)
-    features = [str(c) for c in names]
+    features = names
     encoder = getattr(estimator, "encoder_", None)
     rules = _rules(encoder, features) if isinstance(encoder, TableEncoder) else [None] * len(features)
     _check_files(dataset, list(zip(features, map(repr, features), rules)))
@@ -686,13 +692,7 @@ def predict_to_parquet(
         >>> list(written.columns), written["prediction"].tolist() == model.predict(frame[["x"]]).tolist()
         (['id', 'prediction'], True)
     """
-    check_is_fitted(estimator)
-    names = getattr(estimator, "feature_names_in_", None)
-    if names is None:
-        raise ConfigError(
-            f"{type(estimator).__name__} was fitted without column names (an array?); fit it on a frame whose "
-            f"columns are the dataset's to predict from Parquet"
-        )
+    names = _fitted_features(estimator)
     method = "predict_proba" if proba else "predict"
     if not callable(getattr(estimator, method, None)):
         raise ConfigError(f"{type(estimator).__name__} has no {method}")
@@ -705,7 +705,7 @@ def predict_to_parquet(
     if clash:
         raise ConfigError(f"columns {clash} would clash with the output columns {outputs}; rename them first")
     dataset = open_dataset(source)
-    features = [str(c) for c in names]
+    features = names
     encoder = getattr(estimator, "encoder_", None)  # ours; another library's estimator: names only
     rules = _rules(encoder, features) if isinstance(encoder, TableEncoder) else [None] * len(features)
     extra = [c for c in carried if c not in features]
